@@ -1,0 +1,3 @@
+from aprqa_action.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""Read what an engine printed: the generated text and its statistics, as the profile says."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from aprqa_action.engines.profile import JsonOutput, TextOutput
+
+
+@dataclass
+class Parsed:
+    text: str
+    tokens: int | None = None
+    tok_per_sec: float | None = None
+    ttft_ms: float | None = None
+    load_ms: float | None = None
+
+
+class OutputError(ValueError):
+    """The engine's output does not have the shape its profile declares."""
+
+
+def parse_output(spec: JsonOutput | TextOutput, stdout: str, stderr: str) -> Parsed:
+    if isinstance(spec, JsonOutput):
+        return _parse_json(spec, stdout)
+    return _parse_text(spec, stdout, stderr)
+
+
+def _last_json_object(stdout: str) -> dict[str, Any]:
+    for line in reversed(stdout.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                value = json.loads(line, strict=False)  # raw control characters are the oracle's to judge
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                return value
+    try:  # a pretty-printed object over several lines
+        value = json.loads(stdout, strict=False)
+    except ValueError:
+        value = None
+    if isinstance(value, dict):
+        return value
+    excerpt = stdout.strip()[-200:] or "(nothing on stdout)"
+    raise OutputError(f"no JSON object on stdout: {excerpt!r}")
+
+
+def _number(data: dict[str, Any], key: str | None, kind: type) -> Any:
+    if key is None or data.get(key) is None:
+        return None
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise OutputError(f"field {key!r} is {value!r}, not a number")
+    return kind(value)
+
+
+def _parse_json(spec: JsonOutput, stdout: str) -> Parsed:
+    data = _last_json_object(stdout)
+    text = data.get(spec.text)
+    if not isinstance(text, str):
+        raise OutputError(f"JSON output has no string field {spec.text!r} (keys: {', '.join(sorted(data))})")
+    return Parsed(
+        text=text,
+        tokens=_number(data, spec.tokens, int),
+        tok_per_sec=_number(data, spec.tok_per_sec, float),
+        ttft_ms=_number(data, spec.ttft_ms, float),
+        load_ms=_number(data, spec.load_ms, float),
+    )
+
+
+def _search(pattern: str | None, *sources: str) -> str | None:
+    if pattern is None:
+        return None
+    for source in sources:
+        found = re.search(pattern, source)
+        if found:
+            return found.group(1)
+    return None
+
+
+def _parse_text(spec: TextOutput, stdout: str, stderr: str) -> Parsed:
+    if spec.text is None:
+        text = stdout.strip()
+    else:
+        found = re.search(spec.text, stdout, re.DOTALL)
+        if not found:
+            raise OutputError(
+                f"stdout does not match the text pattern {spec.text!r}: {stdout.strip()[-200:]!r}"
+            )
+        text = found.group(1).strip()
+    tokens = _search(spec.tokens, stderr, stdout)
+    rate = _search(spec.tok_per_sec, stderr, stdout)
+    ttft = _search(spec.ttft_ms, stderr, stdout)
+    load = _search(spec.load_ms, stderr, stdout)
+    try:
+        return Parsed(
+            text=text,
+            tokens=int(tokens) if tokens is not None else None,
+            tok_per_sec=float(rate) if rate is not None else None,
+            ttft_ms=float(ttft) if ttft is not None else None,
+            load_ms=float(load) if load is not None else None,
+        )
+    except ValueError as exc:
+        raise OutputError(f"statistic is not a number: {exc}") from None

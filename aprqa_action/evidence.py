@@ -1,0 +1,139 @@
+"""The evidence file: what ran, on what, and what was observed. Written atomically, as the run goes.
+
+`evidence.json` is rewritten (write-to-temp, fsync, rename) after every cell, and every observation is
+appended to `observations.jsonl` the moment it exists, so a killed run loses at most the scenario in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import psutil
+
+from aprqa_action import __version__
+from aprqa_action.axes import Backend, Format
+from aprqa_action.backends import BackendProbe
+from aprqa_action.records import Observation, Record, Scenario
+from aprqa_action.resolve import ResolvedModel
+
+SCHEMA_VERSION = 1
+EVIDENCE_FILE = "evidence.json"
+STREAM_FILE = "observations.jsonl"
+
+
+class Host(Record):
+    hostname: str
+    platform: str
+    python: str
+    cpu: str
+    cpu_count: int | None
+    memory_gb: float
+
+
+class RunInfo(Record):
+    tool: str = "aprqa"
+    tool_version: str = __version__
+    started: datetime
+    ended: datetime | None = None
+    state: Literal["running", "complete", "cancelled", "stopped"] = "running"
+    host: Host
+
+
+class PlaybookInfo(Record):
+    name: str
+    version: str
+    path: str
+    sha256: str
+    failure_policy: str
+
+
+class EngineInfo(Record):
+    name: str
+    version: str | None
+
+
+class Evidence(Record):
+    schema_version: int = SCHEMA_VERSION
+    run: RunInfo
+    playbook: PlaybookInfo
+    engine: EngineInfo
+    models: dict[Format, ResolvedModel]
+    backends: dict[Backend, BackendProbe]
+    scenarios: list[Scenario]
+    observations: list[Observation]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def host_info() -> Host:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return Host(
+        hostname=socket.gethostname(),
+        platform=platform.platform(),
+        python=platform.python_version(),
+        cpu=cpu,
+        cpu_count=os.cpu_count(),
+        memory_gb=round(psutil.virtual_memory().total / 2**30, 1),
+    )
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def dump(evidence: Evidence) -> str:
+    return evidence.model_dump_json(indent=2) + "\n"
+
+
+def write_evidence(directory: Path, evidence: Evidence) -> Path:
+    path = directory / EVIDENCE_FILE
+    write_atomic(path, dump(evidence))
+    return path
+
+
+def append_stream(directory: Path, observation: Observation) -> None:
+    with (directory / STREAM_FILE).open("a", encoding="utf-8") as handle:
+        handle.write(observation.model_dump_json() + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_evidence(path: Path) -> Evidence:
+    from aprqa_action.errors import InputError
+
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except ValueError as exc:
+        raise InputError(f"{path}: not a JSON evidence file: {exc}") from None
+    try:
+        return Evidence.model_validate(data)
+    except ValueError as exc:
+        raise InputError(f"{path}: not a valid evidence file: {exc}") from None

@@ -1,0 +1,130 @@
+"""Expand a playbook into Scenarios: modality × backend × format × scenario index, with stable ids.
+
+`test_matrix.seed` drives both the order in which the prompt set is used and the engine seed of each
+scenario index; every cell uses the same prompt and seed for the same index, so cells stay comparable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+from aprqa_action.axes import Backend, Format, Modality
+from aprqa_action.backends import BackendProbe
+from aprqa_action.engines.profile import EngineProfile
+from aprqa_action.playbook import LoadedPlaybook, Playbook
+from aprqa_action.records import Record, Scenario
+from aprqa_action.resolve import ResolvedModel
+
+
+class Plan(Record):
+    playbook: str
+    engine: str
+    seed: int
+    timeout_ms: int
+    models: dict[Format, ResolvedModel]
+    backends: dict[Backend, BackendProbe]
+    scenarios: list[Scenario]
+
+    @property
+    def runnable(self) -> list[Scenario]:
+        return [s for s in self.scenarios if s.skip_reason is None]
+
+
+def scenario_id(playbook: str, modality: Modality, backend: Backend, fmt: Format, index: int) -> str:
+    return f"{playbook}:{modality}:{backend}:{fmt}:{index:03d}"
+
+
+def engine_seed(seed: int, index: int) -> int:
+    digest = hashlib.sha256(f"{seed}:{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF  # engines take a signed 32-bit seed
+
+
+def prompt_order(seed: int, count: int, prompts: int) -> list[int]:
+    """Which prompt of the set each scenario index uses: a seeded shuffle, cycled."""
+    order = list(range(prompts))
+    random.Random(seed).shuffle(order)
+    return [order[i % prompts] for i in range(count)]
+
+
+def build_plan(
+    playbook: Playbook,
+    engine: EngineProfile,
+    models: dict[Format, ResolvedModel],
+    backends: dict[Backend, BackendProbe],
+) -> Plan:
+    matrix = playbook.test_matrix
+    prompts = matrix.prompt_specs
+    order = prompt_order(matrix.seed, matrix.scenario_count, len(prompts))
+    scenarios = []
+    for modality in matrix.modalities:
+        for backend in matrix.backends:
+            for fmt in playbook.model.formats:
+                reason = _skip_reason(modality, backends[backend], models[fmt], engine)
+                for index in range(matrix.scenario_count):
+                    scenarios.append(
+                        Scenario(
+                            id=scenario_id(playbook.name, modality, backend, fmt, index),
+                            index=index,
+                            modality=modality,
+                            backend=backend,
+                            format=fmt,
+                            model_path=models[fmt].path,
+                            prompt=prompts[order[index]].prompt,
+                            prompt_index=order[index],
+                            seed=engine_seed(matrix.seed, index),
+                            temperature=matrix.temperature,
+                            max_tokens=matrix.max_tokens,
+                            timeout_ms=playbook.timeout_ms,
+                            skip_reason=reason,
+                        )
+                    )
+    return Plan(
+        playbook=playbook.name,
+        engine=engine.name,
+        seed=matrix.seed,
+        timeout_ms=playbook.timeout_ms,
+        models=models,
+        backends=backends,
+        scenarios=scenarios,
+    )
+
+
+def _skip_reason(
+    modality: Modality, backend: BackendProbe, model: ResolvedModel, engine: EngineProfile
+) -> str | None:
+    if model.path is None:
+        return model.reason
+    if not backend.available:
+        return backend.reason
+    if model.format not in engine.formats:
+        return f"engine {engine.name} cannot run {model.format} (it runs {', '.join(engine.formats)})"
+    if engine.mode(modality) is None:
+        return f"engine {engine.name} has no {modality} mode"
+    return None
+
+
+def format_plan(loaded: LoadedPlaybook, plan: Plan) -> str:
+    """The plan as a person reads it in a terminal or a CI log."""
+    playbook = loaded.playbook
+    lines = [
+        f"playbook  {playbook.name} {playbook.version}  ({loaded.path}, sha256 {loaded.sha256[:12]})",
+        f"engine    {plan.engine}    seed {plan.seed}    timeout {plan.timeout_ms} ms per scenario",
+        "models:",
+    ]
+    for fmt, model in plan.models.items():
+        where = model.path if model.path else "— skipped"
+        lines.append(f"  {fmt:12} {where}  ({model.reason})")
+    lines.append("backends:")
+    for backend, found in plan.backends.items():
+        lines.append(f"  {backend:12} {'available' if found.available else '— skipped'}  ({found.reason})")
+    runnable = len(plan.runnable)
+    lines.append(
+        f"scenarios: {len(plan.scenarios)} ({runnable} to run, {len(plan.scenarios) - runnable} skipped)"
+    )
+    width = max(len(s.id) for s in plan.scenarios)
+    for s in plan.scenarios:
+        prompt = s.prompt if len(s.prompt) <= 40 else s.prompt[:37] + "..."
+        status = "run" if s.skip_reason is None else f"skip: {s.skip_reason}"
+        lines.append(f"  {s.id:{width}}  seed {s.seed:>10}  {prompt!r:44} {status}")
+    return "\n".join(lines)

@@ -1,0 +1,233 @@
+"""The playbook: pydantic schema, YAML loading with file:line:col errors, and what `run` can act on."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    Discriminator,
+    Field,
+    Tag,
+)
+
+from aprqa_action.axes import Backend, Format, Modality
+from aprqa_action.engines.profile import EngineProfile
+from aprqa_action.errors import InputError
+from aprqa_action.strict import Strict
+from aprqa_action.validation import validate_document
+from aprqa_action.yaml_source import load_yaml
+
+SizeCategory = Literal["tiny", "small", "medium", "large", "xlarge"]
+
+# When `timeout_ms` is not given, the size category sets it: bigger models load and generate slower.
+DEFAULT_TIMEOUT_MS: dict[str, int] = {
+    "tiny": 60_000,
+    "small": 120_000,
+    "medium": 180_000,
+    "large": 300_000,
+    "xlarge": 600_000,
+}
+
+
+T = TypeVar("T")
+
+
+def _unique(items: list[T]) -> list[T]:
+    duplicates = sorted({str(x) for x in items if items.count(x) > 1})
+    if duplicates:
+        raise ValueError(f"listed more than once: {', '.join(duplicates)}")
+    return items
+
+
+Unique = Annotated[list[T], AfterValidator(_unique)]
+
+
+class ModelSpec(Strict):
+    hf_repo: str = Field(
+        pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$", description="Hugging Face repo id, org/name"
+    )
+    formats: Unique[Format] = Field(min_length=1, description="Formats to qualify; one matrix column each")
+    quantizations: Unique[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]] = Field(
+        default_factory=list,
+        description="Declared quantization schemes (e.g. q4_k_m); preferred among several files",
+    )
+    size_category: SizeCategory | None = Field(
+        default=None, description="Sets the default timeout_ms when that is not given"
+    )
+
+
+class PromptSpec(Strict):
+    prompt: str = Field(min_length=1)
+    expected_prefix: str | None = None
+    must_contain: list[str] = Field(default_factory=list)
+    must_not_contain: list[str] = Field(default_factory=list)
+
+
+def _kind(value: Any) -> str:
+    return "text" if isinstance(value, str) else "spec"
+
+
+Prompt = Annotated[
+    Annotated[str, Tag("text"), Field(min_length=1)] | Annotated[PromptSpec, Tag("spec")],
+    Discriminator(_kind),
+]
+
+
+class TestMatrix(Strict):
+    modalities: Unique[Modality] = Field(min_length=1)
+    backends: Unique[Backend] = Field(min_length=1)
+    scenario_count: int = Field(default=1, ge=1, le=100_000)
+    seed: int = Field(default=42, ge=0, lt=2**63, description="Drives prompt order and engine seeds")
+    timeout_ms: int | None = Field(default=None, ge=1, le=86_400_000, description="Per scenario")
+    prompts: list[Prompt] | None = Field(
+        default=None,
+        min_length=1,
+        description='Prompt set; a string or {prompt, ...}. Default: "What is 2+2?"',
+    )
+    max_tokens: int = Field(default=32, ge=1, le=32_768)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+
+    @property
+    def prompt_specs(self) -> list[PromptSpec]:
+        if not self.prompts:
+            return [PromptSpec(prompt="What is 2+2?")]
+        return [PromptSpec(prompt=p) if isinstance(p, str) else p for p in self.prompts]
+
+
+class ArithmeticOracle(Strict):
+    tolerance: float = Field(default=0.01, ge=0)
+
+
+class GarbageOracle(Strict):
+    max_repetition_ratio: float = Field(default=0.3, gt=0, le=1)
+    min_unique_chars: int = Field(default=10, ge=0)
+
+
+class CodeSyntaxOracle(Strict):
+    languages: list[str] = Field(default_factory=lambda: ["python"], min_length=1)
+
+
+class GoldenOracle(Strict):
+    pass
+
+
+class ArithmeticEntry(Strict):
+    type: Literal["arithmetic"]
+    config: ArithmeticOracle = ArithmeticOracle()
+
+
+class GarbageEntry(Strict):
+    type: Literal["garbage"]
+    config: GarbageOracle = GarbageOracle()
+
+
+class CodeSyntaxEntry(Strict):
+    type: Literal["code_syntax"]
+    config: CodeSyntaxOracle = CodeSyntaxOracle()
+
+
+class GoldenEntry(Strict):
+    type: Literal["golden"]
+    config: GoldenOracle = GoldenOracle()
+
+
+OracleEntry = Annotated[
+    ArithmeticEntry | GarbageEntry | CodeSyntaxEntry | GoldenEntry, Field(discriminator="type")
+]
+
+
+class Assertions(Strict):
+    min_throughput_cpu: float | None = Field(default=None, gt=0, description="tok/s")
+    min_throughput_gpu: float | None = Field(default=None, gt=0, description="tok/s")
+    max_p50_ms: float | None = Field(default=None, gt=0)
+    max_p99_ms: float | None = Field(default=None, gt=0)
+
+
+class ProfileCI(Strict):
+    enabled: bool = True
+    warmup: int = Field(default=1, ge=0, le=100)
+    measure: int = Field(default=2, ge=1, le=1000)
+    formats: list[Format] | None = None
+    backends: list[Backend] | None = None
+    assertions: Assertions = Assertions()
+
+
+class ContractTests(Strict):
+    invariants: Unique[Literal["I-2", "I-3", "I-4", "I-5"]] = Field(min_length=1)
+
+
+EngineRef = Annotated[
+    Annotated[str, Tag("text")] | Annotated[EngineProfile, Tag("spec")],
+    Discriminator(_kind),
+]
+
+
+class Playbook(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    version: str = Field(min_length=1, description='Quote it in YAML: "1.0.0"')
+    description: str = ""
+    model: ModelSpec
+    test_matrix: TestMatrix
+    engine: EngineRef = Field(default="reference", description="A built-in profile name or an inline profile")
+    oracles: list[OracleEntry] = Field(default_factory=list)
+    profile_ci: ProfileCI | None = None
+    contract_tests: ContractTests | None = None
+    failure_policy: Literal["collect_all", "fail_fast"] = Field(
+        default="collect_all",
+        description="collect_all runs every scenario; fail_fast stops at the first failed scenario",
+    )
+
+    @property
+    def timeout_ms(self) -> int:
+        if self.test_matrix.timeout_ms is not None:
+            return self.test_matrix.timeout_ms
+        return DEFAULT_TIMEOUT_MS[self.model.size_category or "medium"]
+
+
+def unsupported_keys(playbook: Playbook) -> list[str]:
+    """Keys this version of `aprqa run` cannot act on yet; `run` refuses them rather than ignore them."""
+    keys = []
+    if playbook.oracles:
+        keys.append("oracles")
+    if playbook.profile_ci is not None and playbook.profile_ci.enabled:
+        keys.append("profile_ci")
+    if playbook.contract_tests is not None:
+        keys.append("contract_tests")
+    for i, prompt in enumerate(playbook.test_matrix.prompt_specs):
+        for key in ("expected_prefix", "must_contain", "must_not_contain"):
+            if key in prompt.model_fields_set:
+                keys.append(f"test_matrix.prompts[{i}].{key}")
+    return keys
+
+
+@dataclass(frozen=True)
+class LoadedPlaybook:
+    playbook: Playbook
+    path: Path
+    sha256: str
+
+
+def load_playbook(path: str | Path) -> LoadedPlaybook:
+    document = load_yaml(path)
+    if not isinstance(document.data, dict):
+        kind = "empty" if document.data is None else type(document.data).__name__
+        raise InputError(f"{document.where()}: a playbook is a YAML mapping, this document is {kind}")
+    playbook = validate_document(Playbook, document)
+    digest = hashlib.sha256(document.path.read_bytes()).hexdigest()
+    return LoadedPlaybook(playbook=playbook, path=document.path, sha256=digest)
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Playbook.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "aprqa playbook"
+    return schema
+
+
+def json_schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"

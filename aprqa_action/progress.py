@@ -1,0 +1,113 @@
+"""Progress while the matrix runs: a live display on a terminal, one `::group::` per cell on GitHub
+Actions, plain lines otherwise. Progress goes to stderr (GitHub's workflow commands to stdout)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Protocol, TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from aprqa_action.records import Observation, Scenario
+
+
+def cell_name(scenario: Scenario) -> str:
+    return f"{scenario.format}/{scenario.backend}/{scenario.modality}"
+
+
+def describe(observation: Observation) -> str:
+    if observation.status == "ok":
+        rate = f"{observation.tok_per_sec:.1f} tok/s" if observation.tok_per_sec else "tok/s n/a"
+        latency = f", {observation.latency_ms:.0f} ms" if observation.latency_ms is not None else ""
+        return f"ok ({observation.tokens if observation.tokens is not None else '?'} tokens, {rate}{latency})"
+    return f"{observation.status}: {observation.reason}"
+
+
+class Reporter(Protocol):
+    def begin(self, total: int) -> None: ...
+    def cell(self, name: str, scenarios: int) -> None: ...
+    def done(self, scenario: Scenario, observation: Observation) -> None: ...
+    def end_cell(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class LineReporter:
+    """Plain lines; on GitHub Actions each cell is a collapsible `::group::`."""
+
+    def __init__(self, stream: TextIO, github: bool) -> None:
+        self.stream = stream
+        self.github = github
+        self.count = 0
+        self.total = 0
+
+    def begin(self, total: int) -> None:
+        self.total = total
+
+    def cell(self, name: str, scenarios: int) -> None:
+        prefix = "::group::" if self.github else "== "
+        print(
+            f"{prefix}{name} ({scenarios} scenario{'s' if scenarios != 1 else ''})",
+            file=self.stream,
+            flush=True,
+        )
+
+    def done(self, scenario: Scenario, observation: Observation) -> None:
+        self.count += 1
+        print(
+            f"[{self.count}/{self.total}] {scenario.id}: {describe(observation)}",
+            file=self.stream,
+            flush=True,
+        )
+
+    def end_cell(self) -> None:
+        if self.github:
+            print("::endgroup::", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class LiveReporter:
+    """A progress bar with the current cell, and one line per finished scenario above it."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task = self.progress.add_task("starting", total=0)
+
+    def begin(self, total: int) -> None:
+        self.progress.update(self.task, total=total)
+        self.progress.start()
+
+    def cell(self, name: str, scenarios: int) -> None:
+        self.progress.update(self.task, description=name)
+
+    def done(self, scenario: Scenario, observation: Observation) -> None:
+        style = {"ok": "green", "skipped": "dim", "not_run": "dim"}.get(observation.status, "red")
+        line = f"[{style}]{escape(scenario.id)}[/]: {escape(describe(observation))}"
+        self.progress.console.print(line, highlight=False)
+        self.progress.advance(self.task)
+
+    def end_cell(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def make_reporter() -> Reporter:
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        return LineReporter(sys.stdout, github=True)
+    if sys.stderr.isatty():
+        return LiveReporter(Console(stderr=True))
+    return LineReporter(sys.stderr, github=False)

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "models"
+HOSTILE = Path(__file__).parent / "engines" / "hostile.py"
+DEMO = ROOT / "playbooks" / "examples" / "smollm2-135m-demo.playbook.yaml"
+
+
+def _model(name: str) -> Path:
+    path = MODELS / name / "model.gguf"
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: run `make models` (scripts/fetch_models.py) first")
+    return path
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    return _model("smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def gemma_base() -> Path:
+    return _model("gemma3-270m-base")
+
+
+def aprqa(
+    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess, as a user (or the action) would."""
+    return subprocess.run(
+        [sys.executable, "-m", "aprqa_action", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+    )
+
+
+def write_playbook(path: Path, **overrides: object) -> Path:
+    """A small valid playbook; keyword arguments replace top-level keys (None removes one)."""
+    data: dict[str, object] = {
+        "name": "t",
+        "version": "1.0.0",
+        "model": {"hf_repo": "org/model", "formats": ["gguf"]},
+        "test_matrix": {"modalities": ["run"], "backends": ["cpu"], "scenario_count": 1, "timeout_ms": 30000},
+    }
+    for key, value in overrides.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def hostile_profile(mode: str, *, serve: str | None = None, **extra: object) -> dict[str, object]:
+    """An inline engine profile whose run/chat modes are `hostile.py MODE` and serve `hostile.py serve-X`."""
+    process = {
+        "argv": ["{python}", str(HOSTILE), mode, *map(str, extra.pop("args", []))],
+        "output": {
+            "format": "json",
+            "text": "text",
+            "tokens": "tokens_generated",
+            "tok_per_sec": "tok_per_sec",
+        },
+    }
+    profile: dict[str, object] = {
+        "name": "hostile",
+        "formats": ["gguf"],
+        "run": process,
+        "chat": dict(process),
+    }
+    if serve is not None:
+        profile["serve"] = {
+            "argv": ["{python}", str(HOSTILE), f"serve-{serve}", "{port}"],
+            "health": {"path": "/health", "contains": "healthy"},
+            **extra,
+        }
+    return profile
+
+
+@pytest.fixture(autouse=True)
+def no_stray_processes():
+    """Every test must leave no child process behind."""
+    yield
+    me = psutil.Process()
+    leftovers = [
+        p for p in me.children(recursive=True) if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    ]
+    for proc in leftovers:
+        proc.kill()
+    assert not leftovers, f"processes outlived the test: {[p.cmdline() for p in leftovers]}"

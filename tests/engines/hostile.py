@@ -1,0 +1,128 @@
+"""A misbehaving engine for the supervision tests: `hostile.py MODE [args...]`.
+
+Each MODE is one way a real, immature engine fails. Nothing here is mocked: these are real processes
+that the harness must time out, reap and classify.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+def answer(text: str = "4") -> None:
+    print(json.dumps({"text": text, "tokens_generated": 1, "tok_per_sec": 10.0}), flush=True)
+
+
+def hang() -> None:
+    print("loading...", flush=True)
+    while True:
+        time.sleep(1)
+
+
+def grandchildren() -> None:
+    # Two generations of children that hang too, in the same process group as the engine.
+    for _ in range(2):
+        if os.fork() == 0:
+            if os.fork() == 0:
+                hang()
+            hang()
+    with open(sys.argv[2], "w") as pids:  # the test checks these pids are gone afterwards
+        pids.write(str(os.getpid()))
+    hang()
+
+
+def segv() -> None:
+    print("partial output", flush=True)
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def panic() -> None:
+    print("thread 'main' panicked at src/main.rs:42:5:\nindex out of bounds", file=sys.stderr, flush=True)
+    sys.exit(101)
+
+
+def fail() -> None:
+    print("error: failed to load model: unsupported tensor type 42", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def flood() -> None:
+    chunk = b"x" * 65536
+    out = sys.stdout.buffer
+    for _ in range(int(sys.argv[2]) // len(chunk)):
+        out.write(chunk)
+    out.flush()
+    answer()
+
+
+def bad_bytes() -> None:
+    sys.stdout.buffer.write(b'{"text": "caf\\u00e9 \xff\xfe\x00 ok", "tokens_generated": 3}\n')
+    sys.stderr.buffer.write(b"warn: \xc3\x28 invalid \x00 utf-8\n")
+
+
+def echo_stdin() -> None:
+    answer(sys.stdin.readline().strip())
+
+
+def serve(behaviour: str) -> None:
+    port = int(sys.argv[2])
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            healthy = behaviour != "never-healthy"
+            self.send_response(200 if healthy else 503)
+            self.end_headers()
+            self.wfile.write(b'{"status": "healthy"}' if healthy else b"loading")
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if behaviour == "die-mid-request":
+                os.kill(os.getpid(), signal.SIGKILL)
+            if behaviour == "error-500":
+                self.send_response(500)
+                self.end_headers()
+                self.wfile.write(b"internal error")
+                return
+            body = {"choices": [{"message": {"content": "4"}}], "usage": {"completion_tokens": 1}}
+            if behaviour == "bad-json":
+                payload = b"{not json"
+            elif behaviour == "wrong-schema":
+                payload = json.dumps({"result": "4"}).encode()
+            else:
+                payload = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(payload)
+
+    if behaviour == "never-binds":
+        hang()
+    HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+MODES = {
+    "ok": answer,
+    "hang": hang,
+    "grandchildren": grandchildren,
+    "segv": segv,
+    "panic": panic,
+    "fail": fail,
+    "flood": flood,
+    "bad-bytes": bad_bytes,
+    "echo-stdin": echo_stdin,
+}
+
+if __name__ == "__main__":
+    mode = sys.argv[1]
+    if mode.startswith("serve-"):
+        serve(mode.removeprefix("serve-"))
+    else:
+        MODES[mode]()
