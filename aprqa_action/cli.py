@@ -15,6 +15,7 @@ from pathlib import Path
 from aprqa_action import __version__
 from aprqa_action.errors import AprqaError
 from aprqa_action.playbook import json_schema_text, load_playbook, unsupported_keys
+from aprqa_action.verdict_text import format_verdict
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -60,17 +61,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         model_path=args.model_path,
         engine=args.engine,
         output_dir=Path(args.output_dir),
+        fail_on=args.fail_on,
         stop=stop,
     )
-    observed = evidence.observations
-    counts = {
-        status: sum(o.status == status for o in observed)
-        for status in ("ok", "failed", "crashed", "timeout", "skipped", "not_run")
-    }
-    summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
-    print(f"{evidence.run.state}: {summary} — evidence: {Path(args.output_dir) / 'evidence.json'}")
-    bad = counts["failed"] + counts["crashed"] + counts["timeout"]
-    return 1 if bad or evidence.run.state != "complete" else 0
+    assert evidence.verdict is not None
+    print(format_verdict(evidence))
+    print(f"evidence: {Path(args.output_dir) / 'evidence.json'}")
+    return 0 if evidence.verdict.qualified else 1
 
 
 def _on_signals(callback: Callable[[], None]) -> None:
@@ -80,9 +77,7 @@ def _on_signals(callback: Callable[[], None]) -> None:
         if getattr(handler, "seen", False):
             raise KeyboardInterrupt
         handler.seen = True  # type: ignore[attr-defined]
-        print(
-            f"\naprqa: {signal.Signals(signum).name}: stopping, saving the evidence so far", file=sys.stderr
-        )
+        print(f"\naprqa: {signal.Signals(signum).name}: stopping, saving the evidence so far", file=sys.stderr)
         callback()
 
     signal.signal(signal.SIGTERM, handler)
@@ -140,19 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = add(
-        "validate", "check playbooks against the schema (file:line errors, exit 2 when invalid)", cmd_validate
-    )
+    p = add("validate", "check playbooks against the schema (file:line errors, exit 2 when invalid)", cmd_validate)
     p.add_argument("playbooks", nargs="+", metavar="PLAYBOOK")
 
     def matrix_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("playbook", metavar="PLAYBOOK")
-        p.add_argument(
-            "--model-path", metavar="P", help="model file or directory (other formats found beside it)"
-        )
-        p.add_argument(
-            "--engine", metavar="NAME|FILE", help="engine profile, overriding the playbook's `engine`"
-        )
+        p.add_argument("--model-path", metavar="P", help="model file or directory (other formats found beside it)")
+        p.add_argument("--engine", metavar="NAME|FILE", help="engine profile, overriding the playbook's `engine`")
 
     p = add(
         "plan",
@@ -164,8 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("run", "run the playbook on the engine and write the evidence", cmd_run)
     matrix_args(p)
+    p.add_argument("--output-dir", default="aprqa-out", metavar="DIR", help="where evidence.json goes (aprqa-out)")
     p.add_argument(
-        "--output-dir", default="aprqa-out", metavar="DIR", help="where evidence.json goes (aprqa-out)"
+        "--fail-on",
+        default="gateway",
+        metavar="POLICY",
+        help="gateway (default): exit 1 when a gateway fails; grade:<G> / mqs:<N>: also below that grade / MQS",
     )
 
     add("schema", "print the playbook JSON Schema", cmd_schema)

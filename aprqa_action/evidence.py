@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import psutil
+from pydantic import Field
 
 from aprqa_action import __version__
 from aprqa_action.axes import Backend, Format
 from aprqa_action.backends import BackendProbe
-from aprqa_action.records import Observation, Record, Scenario
+from aprqa_action.records import EvidenceItem, Observation, Record, Scenario, Verdict
 from aprqa_action.resolve import ResolvedModel
 
 SCHEMA_VERSION = 1
@@ -68,6 +69,8 @@ class Evidence(Record):
     backends: dict[Backend, BackendProbe]
     scenarios: list[Scenario]
     observations: list[Observation]
+    items: list[EvidenceItem] = Field(default_factory=list)
+    verdict: Verdict | None = None  # None while the run is going
 
 
 def now() -> datetime:

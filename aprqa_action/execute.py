@@ -40,9 +40,7 @@ def _values(scenario: Scenario, port: int | None = None) -> dict[str, object]:
     }
 
 
-def render(
-    template: list[str], scenario: Scenario, profile: EngineProfile, port: int | None = None
-) -> list[str]:
+def render(template: list[str], scenario: Scenario, profile: EngineProfile, port: int | None = None) -> list[str]:
     """Fill an argv template; the element "{backend_args}" becomes the backend's flags (zero or more)."""
     values = _values(scenario, port)
     argv: list[str] = []
@@ -62,9 +60,7 @@ def engine_version(profile: EngineProfile) -> str | None:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return (
-        (done.stdout.strip() or done.stderr.strip()).splitlines()[0][:200] if done.returncode == 0 else None
-    )
+    return (done.stdout.strip() or done.stderr.strip()).splitlines()[0][:200] if done.returncode == 0 else None
 
 
 def check_engine(profile: EngineProfile, scenarios: list[Scenario]) -> None:
@@ -108,7 +104,7 @@ class Executor:
 
     def run(self, scenarios: list[Scenario]) -> None:
         self.reporter.begin(len(scenarios))
-        for _, group in groupby(scenarios, key=lambda s: s.cell):
+        for _, group in groupby(scenarios, key=lambda s: s.group):
             cell = list(group)
             self.reporter.cell(cell_name(cell[0]), len(cell))
             try:
@@ -122,11 +118,7 @@ class Executor:
     def _emit(self, scenario: Scenario, observation: Observation) -> None:
         self.sink(observation)
         self.reporter.done(scenario, observation)
-        if (
-            self.fail_fast
-            and observation.status in ("failed", "crashed", "timeout")
-            and not self.stop.is_set()
-        ):
+        if self.fail_fast and observation.status in ("failed", "crashed", "timeout") and not self.stop.is_set():
             self.stopped_by = scenario.id
             self.stop.set()
 
@@ -153,11 +145,7 @@ class Executor:
 
     def _run_cell(self, cell: list[Scenario]) -> None:
         mode = self.profile.mode(cell[0].modality)
-        if (
-            isinstance(mode, ServeMode)
-            and any(s.skip_reason is None for s in cell)
-            and not self.stop.is_set()
-        ):
+        if isinstance(mode, ServeMode) and any(s.skip_reason is None for s in cell) and not self.stop.is_set():
             self._run_serve_cell(cell, mode)
             return
         for scenario in self._pending(cell):
@@ -182,7 +170,7 @@ class Executor:
             "signal": result.signal,
             "panicked": result.panicked,
             "timed_out": result.timed_out,
-            "latency_ms": round(result.duration_s * 1000, 3),
+            "duration_ms": round(result.duration_s * 1000, 3),
             "peak_rss_mb": round(result.peak_rss_bytes / 2**20, 1) if result.peak_rss_bytes else None,
             "engine_version": self.version,
             "command": result.argv,
@@ -218,6 +206,7 @@ class Executor:
             tokens=parsed.tokens,
             tok_per_sec=parsed.tok_per_sec,
             ttft_ms=parsed.ttft_ms,
+            latency_ms=parsed.latency_ms if parsed.latency_ms is not None else common["duration_ms"],
             load_ms=parsed.load_ms,
             **common,
         )
@@ -234,9 +223,7 @@ class Executor:
         finally:
             server.close()
 
-    def _serve_one(
-        self, server: EngineServer, scenario: Scenario, failure: str | None, started
-    ) -> Observation:  # type: ignore[no-untyped-def]
+    def _serve_one(self, server: EngineServer, scenario: Scenario, failure: str | None, started) -> Observation:  # type: ignore[no-untyped-def]
         command = server.process.argv if server.process else []
         base = {"scenario_id": scenario.id, "engine_version": self.version, "command": command}
         if failure is not None:
@@ -288,6 +275,7 @@ class Executor:
             tok_per_sec=round(reply.tok_per_sec, 3) if reply.tok_per_sec else reply.tok_per_sec,
             ttft_ms=round(reply.ttft_ms, 3) if reply.ttft_ms is not None else None,
             latency_ms=round(reply.latency_ms, 3) if reply.latency_ms is not None else None,
+            duration_ms=round(reply.latency_ms, 3) if reply.latency_ms is not None else None,
             load_ms=round(server.load_ms, 3) if server.load_ms is not None else None,
             peak_rss_mb=round(rss / 2**20, 1) if rss else None,
             exit_code=proc.exit_code if proc else None,

@@ -30,6 +30,10 @@ class Plan(Record):
     def runnable(self) -> list[Scenario]:
         return [s for s in self.scenarios if s.skip_reason is None]
 
+    @property
+    def matrix(self) -> list[Scenario]:
+        return [s for s in self.scenarios if s.purpose == "matrix"]
+
 
 def scenario_id(playbook: str, modality: Modality, backend: Backend, fmt: Format, index: int) -> str:
     return f"{playbook}:{modality}:{backend}:{fmt}:{index:03d}"
@@ -52,7 +56,10 @@ def build_plan(
     engine: EngineProfile,
     models: dict[Format, ResolvedModel],
     backends: dict[Backend, BackendProbe],
+    unusable: dict[Format, str] | None = None,
 ) -> Plan:
+    """`unusable`: formats whose file failed G0 integrity, with the reason; their cells are not run."""
+    unusable = unusable or {}
     matrix = playbook.test_matrix
     prompts = matrix.prompt_specs
     order = prompt_order(matrix.seed, matrix.scenario_count, len(prompts))
@@ -60,7 +67,7 @@ def build_plan(
     for modality in matrix.modalities:
         for backend in matrix.backends:
             for fmt in playbook.model.formats:
-                reason = _skip_reason(modality, backends[backend], models[fmt], engine)
+                reason = _skip_reason(modality, backends[backend], models[fmt], engine, unusable.get(fmt))
                 for index in range(matrix.scenario_count):
                     scenarios.append(
                         Scenario(
@@ -79,6 +86,7 @@ def build_plan(
                             skip_reason=reason,
                         )
                     )
+    scenarios += _profile_scenarios(playbook, engine, models, backends, unusable, prompts[order[0]].prompt, order[0])
     return Plan(
         playbook=playbook.name,
         engine=engine.name,
@@ -90,11 +98,62 @@ def build_plan(
     )
 
 
+def _profile_scenarios(
+    playbook: Playbook,
+    engine: EngineProfile,
+    models: dict[Format, ResolvedModel],
+    backends: dict[Backend, BackendProbe],
+    unusable: dict[Format, str],
+    prompt: str,
+    prompt_index: int,
+) -> list[Scenario]:
+    """profile_ci: `warmup` then `measure` runs of the run modality per (format, backend), after the matrix."""
+    profile = playbook.profile_ci
+    if profile is None or not profile.enabled:
+        return []
+    matrix = playbook.test_matrix
+    scenarios = []
+    for backend in profile.backends or matrix.backends:
+        probe = backends.get(backend) or BackendProbe(backend=backend, available=False, reason="not probed")
+        for fmt in profile.formats or playbook.model.formats:
+            model = models.get(fmt) or ResolvedModel(
+                format=fmt, path=None, how="missing", reason=f"{fmt} is not in model.formats"
+            )
+            reason = _skip_reason(Modality.RUN, probe, model, engine, unusable.get(fmt))
+            runs = [("warmup", i) for i in range(profile.warmup)] + [("measure", i) for i in range(profile.measure)]
+            for purpose, i in runs:
+                scenarios.append(
+                    Scenario(
+                        id=f"{playbook.name}:profile:{backend}:{fmt}:{purpose}-{i:02d}",
+                        index=i,
+                        modality=Modality.RUN,
+                        backend=backend,
+                        format=fmt,
+                        model_path=model.path,
+                        prompt=prompt,
+                        prompt_index=prompt_index,
+                        seed=engine_seed(matrix.seed, 0),
+                        temperature=matrix.temperature,
+                        max_tokens=matrix.max_tokens,
+                        timeout_ms=playbook.timeout_ms,
+                        skip_reason=reason,
+                        purpose=purpose,  # type: ignore[arg-type]
+                    )
+                )
+    return scenarios
+
+
 def _skip_reason(
-    modality: Modality, backend: BackendProbe, model: ResolvedModel, engine: EngineProfile
+    modality: Modality,
+    backend: BackendProbe,
+    model: ResolvedModel,
+    engine: EngineProfile,
+    unusable: str | None,
 ) -> str | None:
     if model.path is None:
         return model.reason
+    if unusable is not None:
+        return f"G0 integrity failed: {unusable}"
     if not backend.available:
         return backend.reason
     if model.format not in engine.formats:
@@ -119,9 +178,7 @@ def format_plan(loaded: LoadedPlaybook, plan: Plan) -> str:
     for backend, found in plan.backends.items():
         lines.append(f"  {backend:12} {'available' if found.available else '— skipped'}  ({found.reason})")
     runnable = len(plan.runnable)
-    lines.append(
-        f"scenarios: {len(plan.scenarios)} ({runnable} to run, {len(plan.scenarios) - runnable} skipped)"
-    )
+    lines.append(f"scenarios: {len(plan.scenarios)} ({runnable} to run, {len(plan.scenarios) - runnable} skipped)")
     width = max(len(s.id) for s in plan.scenarios)
     for s in plan.scenarios:
         prompt = s.prompt if len(s.prompt) <= 40 else s.prompt[:37] + "..."

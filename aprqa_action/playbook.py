@@ -13,6 +13,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    model_validator,
 )
 
 from aprqa_action.axes import Backend, Format, Modality
@@ -48,9 +49,7 @@ Unique = Annotated[list[T], AfterValidator(_unique)]
 
 
 class ModelSpec(Strict):
-    hf_repo: str = Field(
-        pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$", description="Hugging Face repo id, org/name"
-    )
+    hf_repo: str = Field(pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$", description="Hugging Face repo id, org/name")
     formats: Unique[Format] = Field(min_length=1, description="Formats to qualify; one matrix column each")
     quantizations: Unique[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]] = Field(
         default_factory=list,
@@ -61,8 +60,14 @@ class ModelSpec(Strict):
     )
 
 
+OracleName = Literal["arithmetic", "garbage", "code_syntax", "golden"]
+
+
 class PromptSpec(Strict):
     prompt: str = Field(min_length=1)
+    oracles: list[OracleName] | None = Field(
+        default=None, description="Judge this prompt with only these of the declared oracles"
+    )
     expected_prefix: str | None = None
     must_contain: list[str] = Field(default_factory=list)
     must_not_contain: list[str] = Field(default_factory=list)
@@ -106,10 +111,17 @@ class ArithmeticOracle(Strict):
 class GarbageOracle(Strict):
     max_repetition_ratio: float = Field(default=0.3, gt=0, le=1)
     min_unique_chars: int = Field(default=10, ge=0)
+    min_repeat_chars: int = Field(default=8, ge=2, description="Shortest stretch that counts as a repeat")
 
 
 class CodeSyntaxOracle(Strict):
-    languages: list[str] = Field(default_factory=lambda: ["python"], min_length=1)
+    languages: list[Annotated[str, Field(pattern=r"^[a-z0-9+#.-]+$")]] = Field(
+        default_factory=lambda: ["python"], min_length=1
+    )
+    checkers: dict[str, Annotated[list[str], Field(min_length=1)]] = Field(
+        default_factory=dict,
+        description='argv per language, "{file}" is the code; exit 0 = valid (python needs none: ast)',
+    )
 
 
 class GoldenOracle(Strict):
@@ -136,9 +148,7 @@ class GoldenEntry(Strict):
     config: GoldenOracle = GoldenOracle()
 
 
-OracleEntry = Annotated[
-    ArithmeticEntry | GarbageEntry | CodeSyntaxEntry | GoldenEntry, Field(discriminator="type")
-]
+OracleEntry = Annotated[ArithmeticEntry | GarbageEntry | CodeSyntaxEntry | GoldenEntry, Field(discriminator="type")]
 
 
 class Assertions(Strict):
@@ -155,6 +165,12 @@ class ProfileCI(Strict):
     formats: list[Format] | None = None
     backends: list[Backend] | None = None
     assertions: Assertions = Assertions()
+
+
+class Gates(Strict):
+    g4_max_failure_fraction: float = Field(
+        default=0.0, ge=0, le=1, description="G4 passes while oracle-falsified scenarios / judged ≤ this"
+    )
 
 
 class ContractTests(Strict):
@@ -177,10 +193,26 @@ class Playbook(Strict):
     oracles: list[OracleEntry] = Field(default_factory=list)
     profile_ci: ProfileCI | None = None
     contract_tests: ContractTests | None = None
+    gates: Gates = Gates()
     failure_policy: Literal["collect_all", "fail_fast"] = Field(
         default="collect_all",
         description="collect_all runs every scenario; fail_fast stops at the first failed scenario",
     )
+
+    @model_validator(mode="after")
+    def _prompt_oracles_are_declared(self) -> Playbook:
+        types = [o.type for o in self.oracles]
+        twice = sorted({t for t in types if types.count(t) > 1})
+        if twice:
+            raise ValueError(f"oracles: {', '.join(twice)} declared more than once")
+        declared = set(types) or {"garbage"}
+        for i, prompt in enumerate(self.test_matrix.prompt_specs):
+            for name in prompt.oracles or []:
+                if name not in declared and name != "golden":
+                    raise ValueError(
+                        f"test_matrix.prompts[{i}] asks for the {name} oracle, which `oracles` does not declare"
+                    )
+        return self
 
     @property
     def timeout_ms(self) -> int:
@@ -192,16 +224,8 @@ class Playbook(Strict):
 def unsupported_keys(playbook: Playbook) -> list[str]:
     """Keys this version of `aprqa run` cannot act on yet; `run` refuses them rather than ignore them."""
     keys = []
-    if playbook.oracles:
-        keys.append("oracles")
-    if playbook.profile_ci is not None and playbook.profile_ci.enabled:
-        keys.append("profile_ci")
     if playbook.contract_tests is not None:
         keys.append("contract_tests")
-    for i, prompt in enumerate(playbook.test_matrix.prompt_specs):
-        for key in ("expected_prefix", "must_contain", "must_not_contain"):
-            if key in prompt.model_fields_set:
-                keys.append(f"test_matrix.prompts[{i}].{key}")
     return keys
 
 

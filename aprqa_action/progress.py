@@ -15,7 +15,8 @@ from aprqa_action.records import Observation, Scenario
 
 
 def cell_name(scenario: Scenario) -> str:
-    return f"{scenario.format}/{scenario.backend}/{scenario.modality}"
+    name = f"{scenario.format}/{scenario.backend}/{scenario.modality}"
+    return name if scenario.purpose == "matrix" else f"{name} (profile_ci)"
 
 
 def describe(observation: Observation) -> str:

@@ -28,10 +28,16 @@ class Scenario(Record):
     max_tokens: int
     timeout_ms: int
     skip_reason: str | None = None
+    purpose: Literal["matrix", "warmup", "measure"] = "matrix"  # warmup/measure: profile_ci runs
 
     @property
     def cell(self) -> tuple[Format, Backend, Modality]:
         return (self.format, self.backend, self.modality)
+
+    @property
+    def group(self) -> tuple[Format, Backend, Modality, bool]:
+        """Scenarios that run together: a matrix cell, or a cell's profile runs."""
+        return (self.format, self.backend, self.modality, self.purpose == "matrix")
 
 
 # ok: the engine answered; failed: it exited non-zero, answered an error or unreadable output, or never
@@ -55,10 +61,68 @@ class Observation(Record):
     tokens: int | None = None
     tok_per_sec: float | None = None
     ttft_ms: float | None = None
-    latency_ms: float | None = None
+    latency_ms: float | None = None  # the generation as the engine reports it, else the wall time
+    duration_ms: float | None = None  # wall time of the scenario: the process (run, chat) or the request
     load_ms: float | None = None
     peak_rss_mb: float | None = None
     engine_version: str | None = None
     command: list[str] = []
     stdout_tail: str = ""
     stderr_tail: str = ""
+
+
+Category = Literal["QUAL", "PERF", "STAB", "COMP", "EDGE", "REGR"]
+CATEGORY_MAX: dict[str, int] = {"QUAL": 200, "PERF": 150, "STAB": 200, "COMP": 150, "EDGE": 150, "REGR": 150}
+Outcome = Literal["Corroborated", "Falsified", "Skipped", "Timeout", "Crashed"]
+
+
+class EvidenceItem(Record):
+    """One judgement: a gate applied to a scenario (or to a file / a cell), with a reason a person can act on."""
+
+    id: str
+    gate_id: str
+    category: Category
+    outcome: Outcome
+    reason: str
+    scenario_id: str | None = None
+    cell: str | None = None  # format/backend/modality
+    metrics: dict[str, float] = {}
+    excerpt: str | None = None  # the output that was judged (for a falsification: what falsified it)
+
+
+class Gateway(Record):
+    id: str  # G0..G4
+    name: str
+    passed: bool
+    reason: str
+
+
+class CategoryScore(Record):
+    category: Category
+    max: int
+    score: float
+    passed: int
+    judged: int
+    skipped: int
+
+    @property
+    def measured(self) -> bool:
+        return self.judged > 0
+
+
+class Verdict(Record):
+    gateways: list[Gateway]
+    categories: list[CategoryScore]
+    raw_score: float
+    crashes: int
+    timeouts: int
+    penalty: int
+    mqs: int
+    grade: str
+    status: Literal["CERTIFIED", "PROVISIONAL", "BLOCKED"]
+    status_reason: str
+    all_cells_executed: bool
+    qualified: bool  # gateways passed and the --fail-on policy held
+    policy: str
+    policy_reason: str
+    counts: dict[str, int]

@@ -32,9 +32,7 @@ def gemma_base() -> Path:
     return _model("gemma3-270m-base")
 
 
-def aprqa(
-    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 600
-) -> subprocess.CompletedProcess:
+def aprqa(*args: str | Path, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run the real CLI in a subprocess, as a user (or the action) would."""
     return subprocess.run(
         [sys.executable, "-m", "aprqa_action", *map(str, args)],
@@ -94,9 +92,7 @@ def no_stray_processes():
     """Every test must leave no child process behind."""
     yield
     me = psutil.Process()
-    leftovers = [
-        p for p in me.children(recursive=True) if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-    ]
+    leftovers = [p for p in me.children(recursive=True) if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     for proc in leftovers:
         proc.kill()
     assert not leftovers, f"processes outlived the test: {[p.cmdline() for p in leftovers]}"

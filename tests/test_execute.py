@@ -36,9 +36,7 @@ def run_hostile(
     )
     out = tmp_path / "out"
     with (tmp_path / "progress.log").open("w") as log:
-        evidence = run(
-            playbook, model_path=smollm2, engine=None, output_dir=out, reporter=LineReporter(log, False)
-        )
+        evidence = run(playbook, model_path=smollm2, engine=None, output_dir=out, reporter=LineReporter(log, False))
     assert read_evidence(out / "evidence.json") == evidence  # what is on disk is what was returned
     return evidence
 
@@ -94,9 +92,7 @@ def test_serve_outcomes(tmp_path: Path, smollm2: Path, behaviour: str, status: s
 
 
 def test_one_server_serves_every_scenario_of_its_cell(tmp_path: Path, smollm2: Path) -> None:
-    evidence = run_hostile(
-        tmp_path, smollm2, hostile_profile("ok", serve="ok"), modalities=("serve",), count=3
-    )
+    evidence = run_hostile(tmp_path, smollm2, hostile_profile("ok", serve="ok"), modalities=("serve",), count=3)
     assert [o.status for o in evidence.observations] == ["ok", "ok", "ok"]
     assert len({o.load_ms for o in evidence.observations}) == 1  # one start, shared
 
@@ -107,10 +103,7 @@ def test_fail_fast_stops_after_the_first_failure(tmp_path: Path, smollm2: Path) 
     )
     statuses = [o.status for o in evidence.observations]
     assert statuses == ["failed", "not_run", "not_run", "not_run"]
-    assert (
-        evidence.observations[1].reason
-        == "not run: failure_policy fail_fast stopped after t:run:cpu:gguf:000"
-    )
+    assert evidence.observations[1].reason == "not run: failure_policy fail_fast stopped after t:run:cpu:gguf:000"
     assert evidence.run.state == "stopped"
 
 
@@ -123,9 +116,7 @@ def test_collect_all_runs_everything(tmp_path: Path, smollm2: Path) -> None:
 def test_observations_stream_as_they_finish(tmp_path: Path, smollm2: Path) -> None:
     evidence = run_hostile(tmp_path, smollm2, hostile_profile("ok"), modalities=("run", "chat"), count=2)
     lines = (tmp_path / "out" / STREAM_FILE).read_text().splitlines()
-    assert [json.loads(line)["scenario_id"] for line in lines] == [
-        o.scenario_id for o in evidence.observations
-    ]
+    assert [json.loads(line)["scenario_id"] for line in lines] == [o.scenario_id for o in evidence.observations]
 
 
 def test_missing_engine_binary_is_an_infrastructure_error(tmp_path: Path, smollm2: Path) -> None:

@@ -40,8 +40,11 @@ def test_mvp_playbook_plans_to_18_cells_in_seed_order() -> None:
         _models("safetensors", "apr", "gguf"),
         {Backend.CPU: CPU, Backend.GPU: GPU},
     )
-    assert len(plan.scenarios) == 18
-    assert len({s.id for s in plan.scenarios}) == 18
+    assert len(plan.matrix) == 18
+    assert len({s.id for s in plan.scenarios}) == len(plan.scenarios)
+    # profile_ci: warmup 1 + measure 2 per (format, backend), run modality, after the matrix
+    assert [s.purpose for s in plan.scenarios[18:21]] == ["warmup", "measure", "measure"]
+    assert len(plan.scenarios) == 18 + 3 * 6
     # modality → backend → format → index, as the seed loops
     assert [s.id for s in plan.scenarios[:4]] == [
         "qwen2.5-coder-7b-mvp:run:cpu:safetensors:000",
@@ -49,7 +52,8 @@ def test_mvp_playbook_plans_to_18_cells_in_seed_order() -> None:
         "qwen2.5-coder-7b-mvp:run:cpu:gguf:000",
         "qwen2.5-coder-7b-mvp:run:gpu:safetensors:000",
     ]
-    assert plan.scenarios[-1].id == "qwen2.5-coder-7b-mvp:serve:gpu:gguf:000"
+    assert plan.matrix[-1].id == "qwen2.5-coder-7b-mvp:serve:gpu:gguf:000"
+    assert plan.scenarios[-1].id == "qwen2.5-coder-7b-mvp:profile:gpu:safetensors:measure-01"
     assert all(s.skip_reason is None for s in plan.scenarios)
     assert all(s.timeout_ms == 180000 and s.prompt == "What is 2+2?" for s in plan.scenarios)
 
@@ -58,7 +62,7 @@ def test_plan_cli_lists_18_cells_without_a_model_path() -> None:
     done = aprqa("plan", MVP, "--json")
     assert done.returncode == 0, done.stderr
     plan = json.loads(done.stdout)
-    assert len(plan["scenarios"]) == 18
+    assert len([s for s in plan["scenarios"] if s["purpose"] == "matrix"]) == 18
     assert all("no --model-path given" in s["skip_reason"] for s in plan["scenarios"])
 
 
@@ -69,9 +73,7 @@ def test_gpu_cells_are_skipped_with_the_probe_reason(tmp_path: Path) -> None:
             test_matrix={"modalities": ["run", "serve"], "backends": ["cpu", "gpu"], "scenario_count": 2},
         )
     ).playbook
-    plan = build_plan(
-        playbook, load_profile("reference"), _models("gguf"), {Backend.CPU: CPU, Backend.GPU: NO_GPU}
-    )
+    plan = build_plan(playbook, load_profile("reference"), _models("gguf"), {Backend.CPU: CPU, Backend.GPU: NO_GPU})
     skipped = [s for s in plan.scenarios if s.skip_reason]
     assert {s.backend for s in skipped} == {"gpu"} and len(skipped) == 4
     assert all(s.skip_reason == "no GPU: test machine" for s in skipped)

@@ -71,20 +71,14 @@ def test_serve_answers_openai_chat_requests(smollm2: Path) -> None:
         reply = server.request("What is 2+2?", max_tokens=16, temperature=0.0, seed=1, timeout_s=120)
     finally:
         server.close()
-    assert (
-        reply.status == "ok" and reply.text and reply.tokens and reply.tok_per_sec and reply.tok_per_sec > 0
-    )
+    assert reply.status == "ok" and reply.text and reply.tokens and reply.tok_per_sec and reply.tok_per_sec > 0
     assert reply.ttft_ms is not None and reply.ttft_ms > 0
     assert not server.alive()
 
 
-@pytest.mark.skipif(
-    probe(Backend.GPU).available, reason="a GPU is present: the no-GPU message cannot be shown"
-)
+@pytest.mark.skipif(probe(Backend.GPU).available, reason="a GPU is present: the no-GPU message cannot be shown")
 def test_gpu_without_a_gpu_is_a_clear_error(smollm2: Path) -> None:
-    done = subprocess.run(
-        [*REFERENCE, "run", str(smollm2), "-p", "hi"], capture_output=True, text=True, timeout=120
-    )
+    done = subprocess.run([*REFERENCE, "run", str(smollm2), "-p", "hi"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "gpu backend requested" in done.stderr and "--no-gpu" in done.stderr
     assert "Traceback" not in done.stderr
@@ -109,6 +103,9 @@ def test_demo_end_to_end(tmp_path: Path, smollm2: Path) -> None:
     assert done.returncode == 0, done.stderr
     evidence = read_evidence(out / "evidence.json")
     assert evidence.run.state == "complete"
+    assert evidence.verdict is not None and evidence.verdict.qualified
+    assert evidence.verdict.mqs > 0 and evidence.verdict.grade != "F"
+    assert all(g.passed for g in evidence.verdict.gateways)
     by_id = {o.scenario_id: o for o in evidence.observations}
     cpu = [s for s in evidence.scenarios if s.backend == "cpu"]
     assert {s.modality for s in cpu} == {"run", "chat", "serve"}

@@ -61,9 +61,7 @@ def test_missing_format_is_a_skip_with_the_reason(tmp_path: Path) -> None:
     touch(tmp_path, "model.gguf", ".hidden.apr")
     resolved = resolve_models(ALL, tmp_path / "model.gguf", [])
     assert resolved[Format.APR].path is None
-    assert (
-        resolved[Format.APR].reason == f"no apr file: looked for model.gguf by stem and *.apr in {tmp_path}"
-    )
+    assert resolved[Format.APR].reason == f"no apr file: looked for model.gguf by stem and *.apr in {tmp_path}"
 
 
 def test_bad_paths_are_input_errors(tmp_path: Path) -> None:

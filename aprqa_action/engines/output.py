@@ -16,6 +16,7 @@ class Parsed:
     tokens: int | None = None
     tok_per_sec: float | None = None
     ttft_ms: float | None = None
+    latency_ms: float | None = None
     load_ms: float | None = None
 
 
@@ -68,6 +69,7 @@ def _parse_json(spec: JsonOutput, stdout: str) -> Parsed:
         tokens=_number(data, spec.tokens, int),
         tok_per_sec=_number(data, spec.tok_per_sec, float),
         ttft_ms=_number(data, spec.ttft_ms, float),
+        latency_ms=_number(data, spec.latency_ms, float),
         load_ms=_number(data, spec.load_ms, float),
     )
 
@@ -88,13 +90,12 @@ def _parse_text(spec: TextOutput, stdout: str, stderr: str) -> Parsed:
     else:
         found = re.search(spec.text, stdout, re.DOTALL)
         if not found:
-            raise OutputError(
-                f"stdout does not match the text pattern {spec.text!r}: {stdout.strip()[-200:]!r}"
-            )
+            raise OutputError(f"stdout does not match the text pattern {spec.text!r}: {stdout.strip()[-200:]!r}")
         text = found.group(1).strip()
     tokens = _search(spec.tokens, stderr, stdout)
     rate = _search(spec.tok_per_sec, stderr, stdout)
     ttft = _search(spec.ttft_ms, stderr, stdout)
+    latency = _search(spec.latency_ms, stderr, stdout)
     load = _search(spec.load_ms, stderr, stdout)
     try:
         return Parsed(
@@ -102,6 +103,7 @@ def _parse_text(spec: TextOutput, stdout: str, stderr: str) -> Parsed:
             tokens=int(tokens) if tokens is not None else None,
             tok_per_sec=float(rate) if rate is not None else None,
             ttft_ms=float(ttft) if ttft is not None else None,
+            latency_ms=float(latency) if latency is not None else None,
             load_ms=float(load) if load is not None else None,
         )
     except ValueError as exc:

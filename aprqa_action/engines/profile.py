@@ -51,6 +51,7 @@ class JsonOutput(Strict):
     tokens: FieldName | None = None
     tok_per_sec: FieldName | None = None
     ttft_ms: FieldName | None = None
+    latency_ms: FieldName | None = None
     load_ms: FieldName | None = None
 
 
@@ -63,9 +64,10 @@ class TextOutput(Strict):
     tokens: Regex | None = None
     tok_per_sec: Regex | None = None
     ttft_ms: Regex | None = None
+    latency_ms: Regex | None = None
     load_ms: Regex | None = None
 
-    @field_validator("text", "tokens", "tok_per_sec", "ttft_ms", "load_ms")
+    @field_validator("text", "tokens", "tok_per_sec", "ttft_ms", "latency_ms", "load_ms")
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
         return None if value is None else _check_regex(value)

@@ -94,9 +94,7 @@ def _load(model: str, no_gpu: bool, seed: int) -> tuple[Any, float]:
     return llm, (time.perf_counter() - started) * 1000
 
 
-def _generate(
-    llm: Any, messages: list[dict[str, str]], max_tokens: int, temperature: float, seed: int
-) -> dict:
+def _generate(llm: Any, messages: list[dict[str, str]], max_tokens: int, temperature: float, seed: int) -> dict:
     """One chat completion, streamed so that time to first token is measured."""
     started = time.perf_counter()
     first: float | None = None
@@ -125,9 +123,7 @@ def _generate(
 
 def cmd_run(args: argparse.Namespace) -> int:
     llm, load_ms = _load(args.model, args.no_gpu, args.seed)
-    result = _generate(
-        llm, [{"role": "user", "content": args.prompt}], args.max_tokens, args.temperature, args.seed
-    )
+    result = _generate(llm, [{"role": "user", "content": args.prompt}], args.max_tokens, args.temperature, args.seed)
     if args.json:
         payload = {
             "model": args.model,
@@ -167,7 +163,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         print(result["text"], flush=True)
         print(
             f"[stats] tokens={result['tokens_generated']} tok/s={result['tok_per_sec']} "
-            f"ttft_ms={result['ttft_ms']} load_ms={load_ms:.3f}",
+            f"ttft_ms={result['ttft_ms']} inference_ms={result['inference_time_ms']} load_ms={load_ms:.3f}",
             file=sys.stderr,
             flush=True,
         )

@@ -91,9 +91,7 @@ class EngineServer:
             try:
                 answer = self.session.get(url, timeout=max(0.05, min(1.0, deadline - time.monotonic())))
                 body = answer.text
-                if answer.status_code == health.status and (
-                    health.contains is None or health.contains in body
-                ):
+                if answer.status_code == health.status and (health.contains is None or health.contains in body):
                     return None
                 last = f"GET {health.path} answered {answer.status_code}"
                 if health.contains is not None and answer.status_code == health.status:
@@ -132,9 +130,7 @@ class EngineServer:
                 self.base_url + req.url_path, json=payload, stream=req.stream, timeout=(5.0, timeout_s)
             ) as answer:
                 if answer.status_code != 200:
-                    return Reply(
-                        "failed", f"POST {req.url_path} answered {answer.status_code}: {answer.text[:300]}"
-                    )
+                    return Reply("failed", f"POST {req.url_path} answered {answer.status_code}: {answer.text[:300]}")
                 if req.stream:
                     return self._read_stream(answer, started, deadline)
                 body = answer.text

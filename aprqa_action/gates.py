@@ -1,0 +1,195 @@
+"""Observations + oracle results → Evidence items with gate ids, and the gateways G0–G4 they decide.
+
+Per executed matrix scenario: G1-LOAD (COMP) — the engine loaded the model; G2-INFERENCE (COMP) — it
+produced non-empty output; G3-STABILITY (STAB) — no crash (a timeout is its own outcome, penalised, not a
+crash); and the oracles' F-QUAL-* items (QUAL). A scenario that did not run is one Skipped item with the
+reason. G0-INTEGRITY (COMP) is judged per model file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aprqa_action.axes import Format
+from aprqa_action.oracles import OracleSet, composite, declared
+from aprqa_action.performance import perf_items
+from aprqa_action.playbook import Playbook
+from aprqa_action.records import EvidenceItem, Gateway, Observation, Outcome, Scenario
+from aprqa_action.resolve import ResolvedModel
+
+ORACLE_GATES = {
+    "arithmetic": "F-QUAL-ARITH",
+    "garbage": "F-QUAL-GARBAGE",
+    "code_syntax": "F-QUAL-CODE",
+    "golden": "F-QUAL-GOLDEN",
+}
+GATEWAY_NAMES = {"G0": "integrity", "G1": "load", "G2": "inference", "G3": "stability", "G4": "quality"}
+EXCERPT = 300
+
+
+def _cell(s: Scenario) -> str:
+    return f"{s.format}/{s.backend}/{s.modality}"
+
+
+def _item(gate: str, category: str, outcome: Outcome, reason: str, s: Scenario | None = None, **kw) -> EvidenceItem:  # type: ignore[no-untyped-def]
+    ident = f"{gate}:{s.id}" if s is not None else f"{gate}:{kw.pop('subject')}"
+    return EvidenceItem(
+        id=ident,
+        gate_id=gate,
+        category=category,  # type: ignore[arg-type]
+        outcome=outcome,
+        reason=reason,
+        scenario_id=s.id if s is not None else None,
+        cell=_cell(s) if s is not None else kw.pop("cell", None),
+        **kw,
+    )
+
+
+def integrity_items(models: dict[Format, ResolvedModel], problems: dict[Format, str]) -> list[EvidenceItem]:
+    items = []
+    for fmt, model in models.items():
+        if model.path is None:
+            items.append(_item("G0-INTEGRITY", "COMP", "Skipped", model.reason, subject=fmt, cell=str(fmt)))
+        elif fmt in problems:
+            items.append(_item("G0-INTEGRITY", "COMP", "Falsified", problems[fmt], subject=fmt, cell=str(fmt)))
+        else:
+            items.append(
+                _item(
+                    "G0-INTEGRITY",
+                    "COMP",
+                    "Corroborated",
+                    f"{model.path}: header parses",
+                    subject=fmt,
+                    cell=str(fmt),
+                )
+            )
+    return items
+
+
+def scenario_items(playbook: Playbook, scenario: Scenario, seen: Observation, oracles: OracleSet) -> list[EvidenceItem]:
+    """The evidence one matrix scenario yields."""
+    s = scenario
+    if seen.status in ("skipped", "not_run"):
+        return [_item("G1-LOAD", "COMP", "Skipped", seen.reason, s)]
+    items: list[EvidenceItem] = []
+    if seen.loaded:
+        items.append(_item("G1-LOAD", "COMP", "Corroborated", "the engine loaded the model", s))
+    if seen.status == "crashed":
+        return [*items, _item("G3-STABILITY", "STAB", "Crashed", seen.reason, s, excerpt=_tail(seen))]
+    if seen.status == "timeout":
+        return [*items, _item("G3-STABILITY", "STAB", "Timeout", seen.reason, s, excerpt=_tail(seen))]
+    items.append(_item("G3-STABILITY", "STAB", "Corroborated", "no crash", s))
+    if seen.status == "failed":
+        gate = "G2-INFERENCE" if seen.loaded else "G1-LOAD"
+        items.append(_item(gate, "COMP", "Falsified", seen.reason, s, excerpt=_tail(seen)))
+        return items
+    text = seen.text or ""
+    if not text.strip():
+        items.append(_item("G2-INFERENCE", "COMP", "Falsified", "the engine produced no output", s, excerpt=repr(text)))
+        return items
+    metrics = {k: v for k, v in (("tokens", seen.tokens), ("tok_per_sec", seen.tok_per_sec)) if v is not None}
+    items.append(_item("G2-INFERENCE", "COMP", "Corroborated", "non-empty output", s, metrics=metrics))
+    prompt = playbook.test_matrix.prompt_specs[s.prompt_index]
+    for judgement in composite(prompt, text, oracles):
+        gate = ORACLE_GATES[judgement.oracle]
+        outcome: Outcome = "Corroborated" if judgement.verdict == "pass" else "Falsified"
+        items.append(_item(gate, "QUAL", outcome, judgement.reason, s, excerpt=judgement.excerpt))
+    return items
+
+
+def _tail(seen: Observation) -> str | None:
+    tail = (seen.stderr_tail or seen.stdout_tail).strip()
+    return tail[-EXCERPT:] if tail else None
+
+
+def _first(items: Iterable[EvidenceItem], limit: int = 3) -> str:
+    listed = list(items)
+    shown = "; ".join(f"{i.scenario_id or i.cell}: {i.reason}" for i in listed[:limit])
+    more = f" (and {len(listed) - limit} more)" if len(listed) > limit else ""
+    return shown + more
+
+
+def gateways(items: list[EvidenceItem], observations: list[Observation], max_failure_fraction: float) -> list[Gateway]:
+    def falsified(prefix: str) -> list[EvidenceItem]:
+        return [i for i in items if i.gate_id.startswith(prefix) and i.outcome == "Falsified"]
+
+    result = []
+    g0_bad = falsified("G0")
+    g0_ok = [i for i in items if i.gate_id.startswith("G0") and i.outcome == "Corroborated"]
+    if g0_bad:
+        result.append(Gateway(id="G0", name="integrity", passed=False, reason=_first(g0_bad)))
+    elif not g0_ok:
+        result.append(Gateway(id="G0", name="integrity", passed=False, reason="no model file resolved for any format"))
+    else:
+        result.append(Gateway(id="G0", name="integrity", passed=True, reason=f"{len(g0_ok)} model file(s) parse"))
+
+    loaded = [i for i in items if i.gate_id == "G1-LOAD" and i.outcome == "Corroborated"]
+    g1_bad = falsified("G1")
+    if g1_bad:
+        result.append(Gateway(id="G1", name="load", passed=False, reason=_first(g1_bad)))
+    elif not loaded:
+        result.append(Gateway(id="G1", name="load", passed=False, reason="no scenario was executed"))
+    else:
+        result.append(
+            Gateway(id="G1", name="load", passed=True, reason=f"the model loaded in {len(loaded)} scenario(s)")
+        )
+
+    g2_bad = falsified("G2")
+    g2_ok = [i for i in items if i.gate_id == "G2-INFERENCE" and i.outcome == "Corroborated"]
+    result.append(
+        Gateway(id="G2", name="inference", passed=False, reason=_first(g2_bad))
+        if g2_bad
+        else Gateway(id="G2", name="inference", passed=True, reason=f"{len(g2_ok)} scenario(s) produced output")
+    )
+
+    crashed = [i for i in items if i.outcome == "Crashed"]
+    timeouts = sum(o.status == "timeout" for o in observations)
+    note = f"; {timeouts} timeout(s), penalised" if timeouts else ""
+    result.append(
+        Gateway(id="G3", name="stability", passed=False, reason=_first(crashed))
+        if crashed
+        else Gateway(id="G3", name="stability", passed=True, reason="no crash" + note)
+    )
+
+    by_scenario: dict[str, bool] = {}
+    for item in items:
+        if item.category == "QUAL" and item.scenario_id is not None:
+            ok = by_scenario.get(item.scenario_id, True)
+            by_scenario[item.scenario_id] = ok and item.outcome == "Corroborated"
+    failures = [sid for sid, ok in by_scenario.items() if not ok]
+    judged = len(by_scenario)
+    if not judged:
+        result.append(Gateway(id="G4", name="quality", passed=True, reason="no answer was judged by an oracle"))
+    else:
+        fraction = len(failures) / judged
+        passed = fraction <= max_failure_fraction
+        reason = f"{len(failures)} of {judged} judged scenario(s) falsified (allowed fraction {max_failure_fraction:g})"
+        if failures:
+            first: dict[str, EvidenceItem] = {}  # per scenario, its first falsification is the verdict
+            for i in items:
+                if i.category == "QUAL" and i.outcome == "Falsified" and i.scenario_id is not None:
+                    first.setdefault(i.scenario_id, i)
+            reason += ": " + _first(first.values())
+        result.append(Gateway(id="G4", name="quality", passed=passed, reason=reason))
+    return result
+
+
+def judge(
+    playbook: Playbook,
+    models: dict[Format, ResolvedModel],
+    problems: dict[Format, str],
+    scenarios: list[Scenario],
+    observations: list[Observation],
+) -> list[EvidenceItem]:
+    """Every evidence item of a run: G0 per model file, G1–G4 and oracles per matrix scenario, perf gates."""
+    observed = {o.scenario_id: o for o in observations}
+    missing = lambda s: Observation(scenario_id=s.id, status="not_run", reason="not run")  # noqa: E731
+    oracles = declared(playbook.oracles)
+    items = integrity_items(models, problems)
+    for scenario in scenarios:
+        if scenario.purpose == "matrix":
+            items += scenario_items(playbook, scenario, observed.get(scenario.id) or missing(scenario), oracles)
+    if playbook.profile_ci is not None and playbook.profile_ci.enabled:
+        profile_runs = {s.id: observed.get(s.id) or missing(s) for s in scenarios if s.purpose == "measure"}
+        items += perf_items(playbook.profile_ci, scenarios, profile_runs)
+    return items

@@ -1,0 +1,82 @@
+"""Performance assertions from `profile_ci`: warmup runs are discarded, `measure` runs are judged.
+
+Per (format, backend): throughput is the median tok/s of the measure runs, checked against
+min_throughput_cpu / min_throughput_gpu; latency percentiles use the nearest-rank method
+(p-th percentile = the ⌈p/100·n⌉-th smallest) over the measure runs' latencies.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from itertools import groupby
+
+from aprqa_action.playbook import ProfileCI
+from aprqa_action.records import EvidenceItem, Observation, Scenario
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def _fmt(values: list[float]) -> str:
+    return ", ".join(f"{v:.1f}" for v in values)
+
+
+def perf_items(profile: ProfileCI, scenarios: list[Scenario], observed: dict[str, Observation]) -> list[EvidenceItem]:
+    measured = sorted((s for s in scenarios if s.purpose == "measure"), key=lambda s: (s.format, s.backend))
+    items = []
+    for (fmt, backend), group in groupby(measured, key=lambda s: (s.format, s.backend)):
+        runs = [observed[s.id] for s in group]
+        cell = f"{fmt}/{backend}/run"
+        checks: list[tuple[str, float, str]] = []
+        minimum = profile.assertions.min_throughput_gpu if backend == "gpu" else profile.assertions.min_throughput_cpu
+        if minimum is not None:
+            checks.append((f"F-PERF-TPS-{backend.upper()}", minimum, "tps"))
+        if profile.assertions.max_p50_ms is not None:
+            checks.append(("F-PERF-P50", profile.assertions.max_p50_ms, "p50"))
+        if profile.assertions.max_p99_ms is not None:
+            checks.append(("F-PERF-P99", profile.assertions.max_p99_ms, "p99"))
+        for gate, threshold, kind in checks:
+            items.append(_judge(gate, cell, threshold, kind, runs))
+    return items
+
+
+def _judge(gate: str, cell: str, threshold: float, kind: str, runs: list[Observation]) -> EvidenceItem:
+    def item(outcome: str, reason: str, metrics: dict[str, float] | None = None) -> EvidenceItem:
+        return EvidenceItem(
+            id=f"{gate}:{cell}",
+            gate_id=gate,
+            category="PERF",
+            outcome=outcome,  # type: ignore[arg-type]
+            reason=reason,
+            cell=cell,
+            metrics={"threshold": threshold, **(metrics or {})},
+        )
+
+    if all(r.status in ("skipped", "not_run") for r in runs):
+        return item("Skipped", f"not measured: {runs[0].reason}")
+    broken = [r for r in runs if r.status != "ok"]
+    if broken:
+        outcome = "Crashed" if any(r.status == "crashed" for r in broken) else "Falsified"
+        outcome = "Timeout" if outcome == "Falsified" and all(r.status == "timeout" for r in broken) else outcome
+        return item(outcome, f"{len(broken)} of {len(runs)} measure runs did not complete: {broken[0].reason}")
+    if kind == "tps":
+        rates = [r.tok_per_sec for r in runs if r.tok_per_sec is not None]
+        if len(rates) < len(runs):
+            return item("Falsified", "the engine did not report tok/s for every measure run")
+        value = statistics.median(rates)
+        passed = value >= threshold
+        relation = "≥" if passed else "<"
+        reason = f"{value:.1f} tok/s {relation} {threshold:g} tok/s (median of {len(rates)} runs: {_fmt(rates)})"
+        return item("Corroborated" if passed else "Falsified", reason, {"tok_per_sec": value})
+    latencies = [r.latency_ms for r in runs if r.latency_ms is not None]
+    if len(latencies) < len(runs):
+        return item("Falsified", "no latency measured for every measure run")
+    p = 50 if kind == "p50" else 99
+    value = percentile(latencies, p)
+    passed = value <= threshold
+    relation = "≤" if passed else ">"
+    reason = f"p{p} latency {value:.0f} ms {relation} {threshold:g} ms ({len(latencies)} runs: {_fmt(latencies)} ms)"
+    return item("Corroborated" if passed else "Falsified", reason, {f"p{p}_ms": value})

@@ -1,0 +1,140 @@
+"""Gateways, MQS, grade, certification status and the --fail-on policy — pure functions.
+
+MQS (0–1000): each category earns max × passed / judged, where judged counts Corroborated, Falsified,
+Timeout and Crashed items and passed counts Corroborated; Skipped is never a pass and is not judged; a
+category with nothing judged earns 0 ("not measured"). Category maxima: QUAL 200, PERF 150, STAB 200,
+COMP 150, EDGE 150, REGR 150. Penalties: 20 per crashed and 10 per timed-out scenario. MQS =
+max(0, round_half_up(Σ categories − penalties)); any failed gateway makes it 0.
+Grade on MQS/10: A+ ≥ 97, A ≥ 93, A- ≥ 90, B+ ≥ 87, B ≥ 83, B- ≥ 80, C+ ≥ 77, C ≥ 73, C- ≥ 70, D ≥ 60, F.
+Status: BLOCKED when a gateway fails; CERTIFIED at MQS ≥ 900 with every declared cell executed;
+PROVISIONAL at MQS ≥ 700; BLOCKED below.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from aprqa_action.errors import InputError
+from aprqa_action.records import CATEGORY_MAX, CategoryScore, EvidenceItem, Gateway, Observation, Verdict
+
+GRADES = [
+    (97, "A+"),
+    (93, "A"),
+    (90, "A-"),
+    (87, "B+"),
+    (83, "B"),
+    (80, "B-"),
+    (77, "C+"),
+    (73, "C"),
+    (70, "C-"),
+    (60, "D"),
+    (0, "F"),
+]
+GRADE_ORDER = [g for _, g in GRADES]
+CRASH_PENALTY = 20
+TIMEOUT_PENALTY = 10
+
+
+def grade(mqs: int) -> str:
+    return next(g for floor, g in GRADES if mqs / 10 >= floor)
+
+
+def category_scores(items: list[EvidenceItem]) -> list[CategoryScore]:
+    scores = []
+    for category, maximum in CATEGORY_MAX.items():
+        mine = [i for i in items if i.category == category]
+        judged = [i for i in mine if i.outcome != "Skipped"]
+        passed = sum(i.outcome == "Corroborated" for i in judged)
+        scores.append(
+            CategoryScore(
+                category=category,  # type: ignore[arg-type]
+                max=maximum,
+                score=maximum * passed / len(judged) if judged else 0.0,
+                passed=passed,
+                judged=len(judged),
+                skipped=len(mine) - len(judged),
+            )
+        )
+    return scores
+
+
+def parse_policy(policy: str) -> tuple[str, str | int | None]:
+    """`gateway`, `grade:<G>` or `mqs:<N>`."""
+    if policy == "gateway":
+        return ("gateway", None)
+    found = re.fullmatch(r"(grade|mqs):(.+)", policy)
+    if found and found.group(1) == "grade" and found.group(2) in GRADE_ORDER:
+        return ("grade", found.group(2))
+    if found and found.group(1) == "mqs" and found.group(2).isdigit() and int(found.group(2)) <= 1000:
+        return ("mqs", int(found.group(2)))
+    raise InputError(f"--fail-on {policy!r}: use gateway, grade:<{'|'.join(GRADE_ORDER)}> or mqs:<0..1000>")
+
+
+def verdict(
+    items: list[EvidenceItem],
+    observations: list[Observation],
+    gates: list[Gateway],
+    *,
+    all_cells_executed: bool,
+    policy: str = "gateway",
+    complete: bool = True,
+) -> Verdict:
+    categories = category_scores(items)
+    raw = sum(c.score for c in categories)
+    crashes = sum(o.status == "crashed" for o in observations)
+    timeouts = sum(o.status == "timeout" for o in observations)
+    penalty = CRASH_PENALTY * crashes + TIMEOUT_PENALTY * timeouts
+    gateways_ok = all(g.passed for g in gates)
+    mqs = max(0, math.floor(raw - penalty + 0.5)) if gateways_ok else 0
+    letter = grade(mqs) if gateways_ok else "F"
+    if not gateways_ok:
+        status, status_reason = "BLOCKED", "a gateway failed"
+    elif mqs >= 900 and all_cells_executed:
+        status, status_reason = "CERTIFIED", "MQS ≥ 900 with every declared cell executed"
+    elif mqs >= 700:
+        status = "PROVISIONAL"
+        status_reason = (
+            "MQS ≥ 700"
+            + ("" if mqs >= 900 else ", < 900")
+            + ("" if all_cells_executed else "; not every declared cell was executed")
+        )
+    else:
+        status, status_reason = "BLOCKED", f"MQS {mqs} < 700"
+
+    kind, limit = parse_policy(policy)
+    failed = [g.id for g in gates if not g.passed]
+    if failed:
+        qualified, why = False, f"gateway {', '.join(failed)} failed"
+    elif not complete:
+        qualified, why = False, "the run did not complete: not every scenario ran"
+    elif kind == "grade" and GRADE_ORDER.index(letter) > GRADE_ORDER.index(str(limit)):
+        qualified, why = False, f"grade {letter} is below the required {limit}"
+    elif kind == "mqs" and mqs < int(limit or 0):
+        qualified, why = False, f"MQS {mqs} is below the required {limit}"
+    else:
+        qualified, why = (
+            True,
+            "every gateway passed" + (f" and the {policy} policy held" if kind != "gateway" else ""),
+        )
+    counts = {
+        status: sum(o.status == status for o in observations)
+        for status in ("ok", "failed", "crashed", "timeout", "skipped", "not_run")
+    }
+    return Verdict(
+        gateways=gates,
+        categories=categories,
+        raw_score=round(raw, 3),
+        crashes=crashes,
+        timeouts=timeouts,
+        penalty=penalty,
+        mqs=mqs,
+        grade=letter,
+        status=status,  # type: ignore[arg-type]
+        status_reason=status_reason,
+        all_cells_executed=all_cells_executed,
+        qualified=qualified,
+        policy=policy,
+        policy_reason=why,
+        counts=counts,
+    )
