@@ -64,7 +64,7 @@ def test_unknown_key_is_reported_at_its_line_with_a_suggestion(tmp_path: Path) -
     ("text", "expected"),
     [
         ("version: 1.0\n", ":2:1: version: Input should be a valid string"),
-        ("gates: {g1_model_loads: true}\n", ":6:9: gates.g1_model_loads: unknown key; allowed here: g4_max_failure_fraction"),
+        ("gates: {g1_model_loads: true}\n", ":6:9: gates.g1_model_loads: unknown key; allowed here: g4_max_fail"),
         ("failure_policy: sometimes\n", ":6:1: failure_policy: Input should be 'collect_all' or 'fail_fast'"),
         (
             "oracles:\n  - type: arithmetic\n    config: {tolerence: 1}\n",
