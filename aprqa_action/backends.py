@@ -32,9 +32,7 @@ def _probe_gpu() -> BackendProbe:
         try:
             listing = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            return BackendProbe(
-                backend=Backend.GPU, available=False, reason=f"no GPU: nvidia-smi failed: {exc}"
-            )
+            return BackendProbe(backend=Backend.GPU, available=False, reason=f"no GPU: nvidia-smi failed: {exc}")
         devices = [line.strip() for line in listing.stdout.splitlines() if line.startswith("GPU ")]
         if devices:
             return BackendProbe(
@@ -51,9 +49,7 @@ def _probe_gpu() -> BackendProbe:
         )
     # ROCm: the kernel driver exposes /dev/kfd and one render node per GPU.
     if Path("/dev/kfd").exists() and shutil.which("rocm-smi"):
-        return BackendProbe(
-            backend=Backend.GPU, available=True, reason="ROCm device (/dev/kfd)", devices=("rocm",)
-        )
+        return BackendProbe(backend=Backend.GPU, available=True, reason="ROCm device (/dev/kfd)", devices=("rocm",))
     return BackendProbe(
         backend=Backend.GPU,
         available=False,

@@ -98,6 +98,4 @@ def _candidate(fmt: Format, directory: Path, quantizations: list[str], anchor: P
     best = min(matching, key=cleanliness)
     others = len(matching) - 1
     why = "the only" if not others else f"the cleanest of {len(matching)}"
-    return ResolvedModel(
-        format=fmt, path=str(best), how="candidate", reason=f"{why} {fmt} file in {directory}"
-    )
+    return ResolvedModel(format=fmt, path=str(best), how="candidate", reason=f"{why} {fmt} file in {directory}")

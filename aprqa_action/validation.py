@@ -82,8 +82,6 @@ def _model_at(root: type[BaseModel], raw_loc: tuple[Any, ...]) -> type[BaseModel
         if fields:
             candidates = [m for f in fields for m in _models_in(f.annotation)]
         else:  # a discriminated-union tag, e.g. the oracle `type`
-            tagged = [
-                m for m in candidates if part in get_args(m.model_fields.get("type", _NO_TYPE).annotation)
-            ]
+            tagged = [m for m in candidates if part in get_args(m.model_fields.get("type", _NO_TYPE).annotation)]
             candidates = tagged or candidates
     return candidates[0] if len(candidates) == 1 else None
