@@ -1,0 +1,191 @@
+"""JUnit XML (`junit.xml`) for the test-report tools CI users already have.
+
+dorny/test-reporter, mikepenz/action-junit-report, EnricoMi/publish-unit-test-result-action and Jenkins
+read the common JUnit shape: a `<testsuites>` root with tests/failures/errors/skipped/time, `<testsuite>`s
+with the same counts, `<properties>`, and `<testcase>`s holding at most one `<failure>`, `<error>` or
+`<skipped>`. Suites and cases are built with `junit-xml`; the document root is assembled here because
+`junit-xml` writes a `disabled` count where these tools expect `skipped`, and no time on cases it has no
+duration for.
+
+Layout: one testsuite per matrix cell (format/backend/modality), one per model file for file-level items
+(G0 integrity, tensor contracts: their cell is the format), one per profile cell for the performance
+assertions (their cell is format/backend/run, so their suite is `…/run (profile_ci)`), and one for items that
+name no cell. One testcase per evidence item: name `<gate id> <scenario id>` (or `<gate id> <cell>`),
+classname `aprqa.<playbook>.<cell>` — the cell keeps its slashes, so the tools that split a classname at its
+last dot still show the cell as the class. Falsified → <failure>, Crashed / Timeout → <error>, Skipped →
+<skipped>; the message is the reason and the text the excerpt that was judged. Every suite carries the
+verdict as properties (MQS, grade, status, qualified, each gateway's result and reason).
+"""
+
+from __future__ import annotations
+
+import gc
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from junit_xml import TestCase, TestSuite  # type: ignore[import-untyped]
+
+from aprqa_action.evidence import Evidence
+from aprqa_action.records import EvidenceItem
+from aprqa_action.report.escape import visible
+
+EXCERPT_LIMIT = 4_000  # characters of an excerpt in a <failure> / <error>; real excerpts are about 300
+
+
+@dataclass
+class _Suite:
+    name: str
+    classname: str
+    items: list[EvidenceItem] = field(default_factory=list)
+
+
+def _xml(text: str) -> str:
+    """XML 1.0 cannot carry most control characters or lone surrogates at all: make them visible instead."""
+    return visible(text)
+
+
+def clip_excerpt(text: str) -> str:
+    """A report tool shows the failure text inline; the whole excerpt stays in evidence.json."""
+    if len(text) <= EXCERPT_LIMIT:
+        return text
+    return f"{text[:EXCERPT_LIMIT]}\n… ({len(text) - EXCERPT_LIMIT:,} more characters in evidence.json)"
+
+
+def _suite_key(item: EvidenceItem) -> tuple[int, str, str]:
+    """(kind, suite name, classname suffix); kind orders files, matrix cells, profile cells, the rest."""
+    cell = item.cell
+    if item.scenario_id is not None and cell:
+        return (1, cell, cell)
+    if cell and item.category == "PERF":
+        return (2, f"{cell} (profile_ci)", f"{cell}/profile_ci")
+    if cell and "/" not in cell:
+        return (0, f"{cell} (model file)", cell)
+    if cell:
+        return (2, cell, cell)
+    return (3, "run", "run")
+
+
+def _properties(evidence: Evidence) -> dict[str, str]:
+    props = {
+        "aprqa.playbook": evidence.playbook.name,
+        "aprqa.playbook.version": evidence.playbook.version,
+        "aprqa.engine": evidence.engine.name,
+        "aprqa.engine.version": evidence.engine.version or "unknown",
+        "aprqa.run.state": evidence.run.state,
+    }
+    v = evidence.verdict
+    if v is None:
+        return props | {"aprqa.status": "NOT JUDGED"}
+    props |= {
+        "aprqa.mqs": str(v.mqs),
+        "aprqa.grade": v.grade,
+        "aprqa.status": v.status,
+        "aprqa.qualified": "true" if v.qualified else "false",
+    }
+    for gate in v.gateways:
+        props[f"aprqa.gateway.{gate.id}"] = f"{'passed' if gate.passed else 'failed'}: {gate.name}"
+        props[f"aprqa.gateway.{gate.id}.reason"] = gate.reason
+    return {name: _xml(value) for name, value in props.items()}
+
+
+def _case(item: EvidenceItem, classname: str, seconds: float) -> TestCase:
+    subject = item.scenario_id or item.cell or item.id
+    case = TestCase(name=_xml(f"{item.gate_id} {subject}"), classname=_xml(classname), elapsed_sec=seconds)
+    # junit-xml drops a result with neither message nor text, which would turn a failure into a pass.
+    message = _xml(item.reason) or item.outcome
+    text = _xml(clip_excerpt(item.excerpt)) if item.excerpt else None
+    if item.outcome == "Falsified":
+        case.add_failure_info(message=message, output=text, failure_type=item.gate_id)
+    elif item.outcome in ("Crashed", "Timeout"):
+        case.add_error_info(message=message, output=text, error_type=item.outcome)
+    elif item.outcome == "Skipped":
+        case.add_skipped_info(message=message)
+    return case
+
+
+def _times(evidence: Evidence) -> dict[str, float]:
+    """Seconds per item id. A scenario's wall time is shared by the items that judged it, and a profile cell's
+    warmup and measure runs by its performance assertions, so case, suite and run totals all add up to the
+    time the engine actually ran."""
+    seconds = {o.scenario_id: (o.duration_ms or 0.0) / 1000 for o in evidence.observations}
+    profile: dict[str, float] = {}
+    for s in evidence.scenarios:
+        if s.purpose != "matrix":
+            cell = f"{s.format}/{s.backend}/run"
+            profile[cell] = profile.get(cell, 0.0) + seconds.get(s.id, 0.0)
+    sources: dict[str, list[str]] = {}
+    spent: dict[str, float] = {}
+    for item in evidence.items:
+        if item.scenario_id is not None:
+            source, total = item.scenario_id, seconds.get(item.scenario_id, 0.0)
+        elif item.category == "PERF" and item.cell is not None:
+            source, total = f"profile:{item.cell}", profile.get(item.cell, 0.0)
+        else:
+            continue
+        sources.setdefault(source, []).append(item.id)
+        spent[source] = total
+    return {ident: spent[source] / len(ids) for source, ids in sources.items() for ident in ids}
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Rendering allocates a few objects per evidence item, none of them cyclic; with 50,000 items alive the
+    cyclic collector would rescan the heap over and over for nothing (a third of the render time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def render_junit(evidence: Evidence) -> str:
+    """The JUnit XML document of `evidence` (UTF-8 text, with an XML declaration)."""
+    with paused_gc():
+        return _render(evidence)
+
+
+def _render(evidence: Evidence) -> str:
+    suites: dict[tuple[int, str, str], _Suite] = {}
+    playbook = evidence.playbook.name
+    for item in evidence.items:
+        key = _suite_key(item)
+        if key not in suites:
+            suites[key] = _Suite(name=key[1], classname=f"aprqa.{playbook}.{key[2]}")
+        suites[key].items.append(item)
+    ordered = [suites[k] for k in sorted(suites, key=lambda k: k[0])]  # stable: plan order within a kind
+
+    times = _times(evidence)
+    properties = _properties(evidence)
+    started = evidence.run.started.isoformat(timespec="seconds")
+    root = ET.Element("testsuites", {"name": _xml(f"aprqa {playbook}")})
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    total_time = 0.0
+    for index, suite in enumerate(ordered):
+        cases = [_case(i, suite.classname, times.get(i.id, 0.0)) for i in suite.items]
+        built = TestSuite(
+            name=_xml(suite.name),
+            test_cases=cases,
+            hostname=_xml(evidence.run.host.hostname),
+            id=str(index),
+            package=_xml(f"aprqa.{playbook}"),
+            timestamp=started,
+            properties=properties,
+        ).build_xml_doc()
+        built.attrib.pop("disabled", None)  # not part of the common schema; aprqa disables nothing
+        suite_time = sum(case.elapsed_sec for case in cases)
+        built.set("time", f"{suite_time:.3f}")
+        for element, case in zip(built.iter("testcase"), cases, strict=True):
+            element.set("time", f"{case.elapsed_sec:.3f}")
+        for count in totals:
+            totals[count] += int(built.get(count, "0"))
+        total_time += suite_time
+        root.append(built)
+    for count, value in totals.items():
+        root.set(count, str(value))
+    root.set("time", f"{total_time:.3f}")
+    ET.indent(root, space="  ")
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
