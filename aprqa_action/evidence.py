@@ -21,6 +21,7 @@ from pydantic import Field
 from aprqa_action import __version__
 from aprqa_action.axes import Backend, Format
 from aprqa_action.backends import BackendProbe
+from aprqa_action.contracts.models import Provenance
 from aprqa_action.records import EvidenceItem, Observation, Record, Scenario, Verdict
 from aprqa_action.resolve import ResolvedModel
 
@@ -66,6 +67,7 @@ class Evidence(Record):
     playbook: PlaybookInfo
     engine: EngineInfo
     models: dict[Format, ResolvedModel]
+    provenance: dict[Format, Provenance] = Field(default_factory=dict)  # sha256, size, quantization, counts
     backends: dict[Backend, BackendProbe]
     scenarios: list[Scenario]
     observations: list[Observation]
@@ -125,6 +127,23 @@ def append_stream(directory: Path, observation: Observation) -> None:
         handle.write(observation.model_dump_json() + "\n")
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def read_stream(directory: Path) -> dict[str, Observation]:
+    """The observations streamed to DIR/observations.jsonl; a later line for a scenario wins. A torn last
+    line (the process was killed mid-write) is ignored."""
+    found: dict[str, Observation] = {}
+    try:
+        lines = (directory / STREAM_FILE).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return found
+    for line in lines:
+        try:
+            observation = Observation.model_validate_json(line)
+        except ValueError:
+            continue
+        found[observation.scenario_id] = observation
+    return found
 
 
 def read_evidence(path: Path) -> Evidence:

@@ -101,11 +101,24 @@ class Executor:
         self.on_cell_done = on_cell_done
         self.stopped_by: str | None = None
         self.version = engine_version(profile)
+        self._server: EngineServer | None = None
+        self._done: set[str] = set()
 
-    def run(self, scenarios: list[Scenario]) -> None:
-        self.reporter.begin(len(scenarios))
+    def cancel(self) -> None:
+        """Stop the run (a signal handler calls this): a running process sees the stop within 50 ms; a
+        server in the middle of a request is killed so the request ends now, not at its timeout."""
+        self.stop.set()
+        if self._server is not None:
+            self._server.kill()
+
+    def run(self, scenarios: list[Scenario], done: set[str] | None = None) -> None:
+        """Run `scenarios` in order; ids in `done` were observed by an earlier run (resume) and are passed over."""
+        self._done = done or set()
+        self.reporter.begin(len(scenarios) - len(self._done))
         for _, group in groupby(scenarios, key=lambda s: s.group):
-            cell = list(group)
+            cell = [s for s in group if s.id not in self._done]
+            if not cell:
+                continue
             self.reporter.cell(cell_name(cell[0]), len(cell))
             try:
                 self._run_cell(cell)
@@ -216,11 +229,16 @@ class Executor:
         server = EngineServer(lambda port: render(mode.argv, first, self.profile, port), mode)
         ready_s = (mode.ready_timeout_ms or first.timeout_ms) / 1000
         started = now()
+        self._server = server
         try:
             failure = server.start(ready_s, self.stop)
             for scenario in self._pending(cell):
-                self._emit(scenario, self._serve_one(server, scenario, failure, started))
+                observation = self._serve_one(server, scenario, failure, started)
+                if self.stop.is_set() and observation.status != "ok" and not self.stopped_by:
+                    observation = self._not_run(scenario)  # we killed it: not the engine's failure
+                self._emit(scenario, observation)
         finally:
+            self._server = None
             server.close()
 
     def _serve_one(self, server: EngineServer, scenario: Scenario, failure: str | None, started) -> Observation:  # type: ignore[no-untyped-def]

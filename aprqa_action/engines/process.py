@@ -118,11 +118,11 @@ class SupervisedProcess:
         )
         self.pgid = self.proc.pid  # start_new_session: the child leads its own group
         self._threads = [
-            threading.Thread(target=self._drain, args=(self.proc.stdout, self.stdout), daemon=True),
-            threading.Thread(target=self._drain, args=(self.proc.stderr, self.stderr), daemon=True),
+            threading.Thread(target=self._drain, args=(self.proc.stdout, self.stdout), name="stdout", daemon=True),
+            threading.Thread(target=self._drain, args=(self.proc.stderr, self.stderr), name="stderr", daemon=True),
         ]
         if stdin is not None:
-            self._threads.append(threading.Thread(target=self._feed, args=(stdin,), daemon=True))
+            self._threads.append(threading.Thread(target=self._feed, args=(stdin,), name="stdin", daemon=True))
         for thread in self._threads:
             thread.start()
         self._track()
@@ -173,10 +173,10 @@ class SupervisedProcess:
     def kill_all(self, grace_s: float = KILL_GRACE_S) -> None:
         """Terminate the group politely, then kill it and every descendant ever seen."""
         if self.proc.poll() is None:
-            self._signal_group(signal.SIGTERM)
+            self.signal_group(signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=grace_s)
-        self._signal_group(signal.SIGKILL)
+        self.signal_group(signal.SIGKILL)
         for proc in self._known.values():
             with contextlib.suppress(psutil.Error):
                 if proc.is_running() and proc.pid != os.getpid():
@@ -185,12 +185,17 @@ class SupervisedProcess:
             self.proc.wait(timeout=5)
         for thread in self._threads:
             thread.join(timeout=1.0)
-        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            if pipe is not None:
+        # A reader still blocked means some process we never saw (it left the group before a sample) holds
+        # the pipe open. Closing a pipe under a blocked reader deadlocks on its lock, so such a pipe is left
+        # to its daemon thread, which ends when that process does.
+        pipes = {"stdout": self.proc.stdout, "stderr": self.proc.stderr, "stdin": self.proc.stdin}
+        for thread in self._threads:
+            pipe = pipes.get(thread.name)
+            if pipe is not None and not thread.is_alive():
                 with contextlib.suppress(OSError):
                     pipe.close()
 
-    def _signal_group(self, sig: signal.Signals) -> None:
+    def signal_group(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pgid, sig)
 

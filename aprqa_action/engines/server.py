@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import socket
 import threading
 import time
@@ -210,6 +211,11 @@ class EngineServer:
             status = "crashed" if result.crashed else "failed"
             return Reply(status, f"server died during the request ({self._exit_words()})")
         return Reply("failed", reason)
+
+    def kill(self) -> None:
+        """Kill the server's process group at once (safe from a signal handler: one system call)."""
+        if self.process is not None:
+            self.process.signal_group(signal.SIGKILL)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -41,6 +41,20 @@ def segv() -> None:
     os.kill(os.getpid(), signal.SIGSEGV)
 
 
+def abort() -> None:
+    os.abort()
+
+
+def oom_killed() -> None:
+    # What the kernel's OOM killer does: SIGKILL, no chance to clean up.
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def exit_137() -> None:
+    # A wrapper script reports its child's SIGKILL as 128 + 9.
+    sys.exit(137)
+
+
 def panic() -> None:
     print("thread 'main' panicked at src/main.rs:42:5:\nindex out of bounds", file=sys.stderr, flush=True)
     sys.exit(101)
@@ -56,6 +70,7 @@ def flood() -> None:
     out = sys.stdout.buffer
     for _ in range(int(sys.argv[2]) // len(chunk)):
         out.write(chunk)
+    out.write(b"\n")
     out.flush()
     answer()
 
@@ -86,6 +101,8 @@ def serve(behaviour: str) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             if behaviour == "die-mid-request":
                 os.kill(os.getpid(), signal.SIGKILL)
+            if behaviour == "hang-request":
+                hang()
             if behaviour == "error-500":
                 self.send_response(500)
                 self.end_headers()
@@ -105,6 +122,8 @@ def serve(behaviour: str) -> None:
 
     if behaviour == "never-binds":
         hang()
+    if behaviour == "port-taken":
+        port = int(sys.argv[3])  # ignores the port it was given and binds one that is taken
     HTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 
@@ -113,6 +132,9 @@ MODES = {
     "hang": hang,
     "grandchildren": grandchildren,
     "segv": segv,
+    "abort": abort,
+    "oom-killed": oom_killed,
+    "exit-137": exit_137,
     "panic": panic,
     "fail": fail,
     "flood": flood,
