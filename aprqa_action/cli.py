@@ -6,6 +6,7 @@ Exit codes: 0 qualified/ok · 1 not qualified · 2 usage, configuration or input
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from aprqa_action import __version__
 from aprqa_action.errors import AprqaError
-from aprqa_action.playbook import json_schema_text, load_playbook, unsupported_keys
+from aprqa_action.playbook import json_schema_text, load_playbook
 from aprqa_action.verdict_text import format_verdict
 
 
@@ -28,9 +29,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             failed += 1
             continue
         cells = _cell_count(loaded.playbook)
-        later = unsupported_keys(loaded.playbook)
-        note = f" (run does not support yet: {', '.join(later)})" if later else ""
-        print(f"{path}: ok — {loaded.playbook.name} {loaded.playbook.version}, {cells} cells{note}")
+        print(f"{path}: ok — {loaded.playbook.name} {loaded.playbook.version}, {cells} cells")
     return 2 if failed else 0
 
 
@@ -55,19 +54,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     from aprqa_action.pipeline import run
 
     stop = threading.Event()
-    _on_signals(lambda: stop.set())
+    executors = []
+    _on_signals(lambda: executors[0].cancel() if executors else stop.set())
+    output_dir = Path(args.resume or args.output_dir)
     evidence = run(
         args.playbook,
         model_path=args.model_path,
         engine=args.engine,
-        output_dir=Path(args.output_dir),
+        output_dir=output_dir,
         fail_on=args.fail_on,
+        resume=args.resume is not None,
         stop=stop,
+        on_executor=executors.append,
+        run_url=_run_url(),
     )
     assert evidence.verdict is not None
     print(format_verdict(evidence))
-    print(f"evidence: {Path(args.output_dir) / 'evidence.json'}")
+    print(f"evidence: {output_dir / 'evidence.json'}")
     return 0 if evidence.verdict.qualified else 1
+
+
+def _run_url() -> str | None:
+    """The workflow run's page when on GitHub Actions (for the reports' footer)."""
+    from aprqa_action.github.context import GitHubContext
+
+    return GitHubContext.from_env(os.environ).run_url if os.environ.get("GITHUB_ACTIONS") == "true" else None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from aprqa_action.report import report_from_file
+
+    written = report_from_file(Path(args.evidence), Path(args.output_dir) if args.output_dir else None, _run_url())
+    for name, path in written.items():
+        print(f"{name}: {path}")
+    return 0
 
 
 def _on_signals(callback: Callable[[], None]) -> None:
@@ -82,6 +102,62 @@ def _on_signals(callback: Callable[[], None]) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from aprqa_action.evidence import read_evidence
+    from aprqa_action.github import publish
+    from aprqa_action.github.context import GitHubContext
+    from aprqa_action.github.from_evidence import request_from_evidence, request_without_evidence
+
+    path = Path(args.evidence)
+    if path.is_dir():
+        path = path / "evidence.json"
+    run_url = GitHubContext.from_env(os.environ).run_url
+    options = {
+        "comment_mode": args.comment,
+        "post_status": args.status == "true",
+        "key": args.key,
+        "pr_number": args.pr_number,
+    }
+    try:
+        evidence = read_evidence(path)
+        request = request_from_evidence(evidence, path, run_url=run_url, **options)
+    except (AprqaError, ValueError) as exc:
+        # No verdict to publish (the run failed with exit 2/3): publish that fact instead of nothing.
+        name = _playbook_name(args.playbook) if args.playbook else path.parent.name
+        code = f" (aprqa run exited {args.run_exit_code})" if args.run_exit_code is not None else ""
+        request = request_without_evidence(name, f"{exc}{code}", **options)
+    report = publish(request)
+    for line in report.lines():
+        print(f"publish: {line}")
+    return 0
+
+
+def _playbook_name(path: str) -> str:
+    try:
+        return load_playbook(path).playbook.name
+    except AprqaError:
+        return Path(path).name.split(".")[0]
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from aprqa_action.contracts import inspect_text
+    from aprqa_action.playbook import ExpectedDims
+
+    expected = ExpectedDims(**dict(args.expect)) if args.expect else None
+    print(inspect_text(args.model, args.invariants, args.quantization, expected, max_tensors=args.max_tensors))
+    return 0
+
+
+def _dimension(text: str) -> tuple[str, int]:
+    name, _, value = text.partition("=")
+    if name not in ExpectedDimsFields or not value.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: use NAME=N with NAME one of {', '.join(ExpectedDimsFields)}")
+    return name, int(value)
+
+
+ExpectedDimsFields = ("hidden_size", "num_layers", "num_heads", "num_kv_heads", "intermediate_size", "vocab_size")
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -110,6 +186,12 @@ EXAMPLES = {
         "      --model-path models/smollm2-135m/model.gguf --output-dir aprqa-out"
     ),
     "schema": "example:\n  aprqa schema > playbook.schema.json",
+    "inspect": "example:\n  aprqa inspect models/smollm2-135m/model.gguf --quantization q4_1 --expect hidden_size=576",
+    "report": "example:\n  aprqa report aprqa-out/evidence.json --output-dir reports/",
+    "publish": (
+        "example (in a GitHub Actions step, with GITHUB_TOKEN set):\n"
+        "  aprqa publish aprqa-out/evidence.json --comment on-failure --status true"
+    ),
     "engines": "example:\n  aprqa engines",
 }
 
@@ -160,6 +242,35 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="POLICY",
         help="gateway (default): exit 1 when a gateway fails; grade:<G> / mqs:<N>: also below that grade / MQS",
     )
+    p.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue a cancelled run in DIR (its output dir) without redoing finished scenarios",
+    )
+
+    p = add("report", "render junit.xml, summary.md and comment.md again from evidence.json alone", cmd_report)
+    p.add_argument("evidence", metavar="EVIDENCE", help="evidence.json (or its directory)")
+    p.add_argument("--output-dir", metavar="DIR", help="where the reports go (default: next to the evidence)")
+
+    p = add(
+        "publish",
+        "publish a verdict on GitHub: job summary, outputs, annotations, PR comment, commit status",
+        cmd_publish,
+    )
+    p.add_argument("evidence", metavar="EVIDENCE", help="evidence.json written by `aprqa run`")
+    p.add_argument("--comment", choices=["always", "on-failure", "off"], default="always", help="PR comment")
+    p.add_argument("--status", choices=["true", "false"], default="true", help="post a commit status")
+    p.add_argument("--key", help="a second identity for the comment and status (e.g. a shard merge)")
+    p.add_argument("--pr-number", type=int, help="the PR to comment on (workflow_run events from forks)")
+    p.add_argument("--playbook", metavar="FILE", help="names the comment and status when there is no evidence")
+    p.add_argument("--run-exit-code", type=int, help="aprqa run's exit code, reported when there is no evidence")
+
+    p = add("inspect", "print a model file's tensor table and its contract invariants I-2..I-5", cmd_inspect)
+    p.add_argument("model", metavar="MODEL", help="a GGUF or SafeTensors file (or model.safetensors.index.json)")
+    p.add_argument("--invariants", nargs="+", default=["I-2", "I-3", "I-4", "I-5"], metavar="I-N")
+    p.add_argument("--quantization", action="append", default=[], metavar="Q", help="declared scheme, e.g. q4_k_m")
+    p.add_argument("--expect", action="append", type=_dimension, metavar="NAME=N", help="an expected dimension")
+    p.add_argument("--max-tensors", type=int, default=40, metavar="N", help="rows of the tensor table (40)")
 
     add("schema", "print the playbook JSON Schema", cmd_schema)
     add("engines", "list the built-in engine profiles", cmd_engines)

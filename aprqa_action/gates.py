@@ -58,7 +58,7 @@ def integrity_items(models: dict[Format, ResolvedModel], problems: dict[Format, 
                     "G0-INTEGRITY",
                     "COMP",
                     "Corroborated",
-                    f"{model.path}: header parses",
+                    f"{model.path}: header parses, bytes where it says (I-5)",
                     subject=fmt,
                     cell=str(fmt),
                 )
@@ -180,16 +180,21 @@ def judge(
     problems: dict[Format, str],
     scenarios: list[Scenario],
     observations: list[Observation],
+    contracts: list[EvidenceItem] | None = None,
 ) -> list[EvidenceItem]:
-    """Every evidence item of a run: G0 per model file, G1–G4 and oracles per matrix scenario, perf gates."""
+    """Every evidence item of a run: G0 and the contract invariants per model file, G1–G4 and the oracles
+    per matrix scenario, the performance gates per (format, backend)."""
     observed = {o.scenario_id: o for o in observations}
-    missing = lambda s: Observation(scenario_id=s.id, status="not_run", reason="not run")  # noqa: E731
+
+    def seen(s: Scenario) -> Observation:
+        return observed.get(s.id) or Observation(scenario_id=s.id, status="not_run", reason="not run")
+
     oracles = declared(playbook.oracles)
-    items = integrity_items(models, problems)
+    items = integrity_items(models, problems) + list(contracts or [])
     for scenario in scenarios:
         if scenario.purpose == "matrix":
-            items += scenario_items(playbook, scenario, observed.get(scenario.id) or missing(scenario), oracles)
+            items += scenario_items(playbook, scenario, seen(scenario), oracles)
     if playbook.profile_ci is not None and playbook.profile_ci.enabled:
-        profile_runs = {s.id: observed.get(s.id) or missing(s) for s in scenarios if s.purpose == "measure"}
+        profile_runs = {s.id: seen(s) for s in scenarios if s.purpose == "measure"}
         items += perf_items(playbook.profile_ci, scenarios, profile_runs)
     return items

@@ -1,73 +1,82 @@
-"""G0 integrity of a model file before any engine touches it: it exists, is readable and its header parses.
-
-A file that fails here is not handed to an engine: its cells are Skipped with the reason and G0 fails.
+"""G0 integrity of a model file before any engine touches it: it resolves, its header parses and its bytes
+are where the header says (I-5: sizes, offsets, overlaps, truncation). A file that fails is not handed to an
+engine: its cells are Skipped with the reason and G0 fails. The declared `contract_tests` are judged here too.
 """
 
 from __future__ import annotations
 
-import json
-import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 from aprqa_action.axes import Format
+from aprqa_action.contracts import ModelFile, Provenance, ReadFailure, provenance, read_model, run_invariants
+from aprqa_action.playbook import ContractTests
+from aprqa_action.records import EvidenceItem
+from aprqa_action.resolve import ResolvedModel
 
-MAX_SAFETENSORS_HEADER = 100 * 2**20  # the safetensors library's own limit
-
-
-def check(path: str | Path, fmt: Format) -> str | None:
-    """None when the file is usable, else the reason it is not."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size == 0:
-            return f"{path.name}: empty file"
-        with path.open("rb") as handle:
-            head = handle.read(24)
-            if fmt == Format.GGUF:
-                return _gguf(path, head, size)
-            if fmt == Format.SAFETENSORS:
-                if path.name.endswith(".index.json"):
-                    return _index(path)
-                return _safetensors(path, handle, head, size)
-    except OSError as exc:
-        return f"{path.name}: cannot read: {exc.strerror or exc}"
-    return None  # APR: its layout is not checked here
+APR_UNKNOWN = "the APR layout is not publicly documented: APR files are checked by the engine only"
 
 
-def _gguf(path: Path, head: bytes, size: int) -> str | None:
-    if len(head) < 24 or head[:4] != b"GGUF":
-        return f"{path.name}: not a GGUF file (magic {head[:4]!r}, expected b'GGUF')"
-    version, tensors, kvs = struct.unpack("<IQQ", head[4:24])
-    if version not in (2, 3):
-        return f"{path.name}: unsupported GGUF version {version} (2 or 3)"
-    if tensors > size or kvs > size:
-        return f"{path.name}: GGUF header claims {tensors} tensors and {kvs} metadata entries in {size} bytes"
-    return None
+@dataclass(frozen=True)
+class FileCheck:
+    format: Format
+    path: str
+    model: ModelFile | ReadFailure | None  # None: a format whose layout we cannot read (APR)
+    problem: str | None  # why G0 fails for this file, or None
 
 
-def _safetensors(path: Path, handle, head: bytes, size: int) -> str | None:  # type: ignore[no-untyped-def]
-    if len(head) < 8:
-        return f"{path.name}: {size} bytes, too short for a SafeTensors header"
-    (length,) = struct.unpack("<Q", head[:8])
-    if length > MAX_SAFETENSORS_HEADER or 8 + length > size:
-        return f"{path.name}: SafeTensors header length {length} exceeds the file ({size} bytes) or the limit"
-    handle.seek(8)
-    try:
-        header = json.loads(handle.read(length))
-    except ValueError as exc:
-        return f"{path.name}: SafeTensors header is not JSON: {exc}"
-    if not isinstance(header, dict):
-        return f"{path.name}: SafeTensors header is not a JSON object"
-    return None
+def check_file(path: str, fmt: Format) -> FileCheck:
+    if fmt == Format.APR:
+        try:
+            size = Path(path).stat().st_size
+        except OSError as exc:
+            return FileCheck(fmt, path, None, f"{path}: cannot read: {exc.strerror or exc}")
+        return FileCheck(fmt, path, None, f"{path}: empty file" if size == 0 else None)
+    model = read_model(path)
+    if isinstance(model, ReadFailure):
+        return FileCheck(fmt, path, model, model.reason)
+    [layout] = run_invariants(model, ["I-5"], [])
+    return FileCheck(fmt, path, model, f"I-5: {layout.reason}" if layout.outcome == "fail" else None)
 
 
-def _index(path: Path) -> str | None:
-    try:
-        index = json.loads(path.read_text())
-        shards = sorted(set(index["weight_map"].values()))
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        return f"{path.name}: not a SafeTensors index (weight_map): {exc}"
-    missing = [s for s in shards if not (path.parent / s).is_file()]
-    if missing:
-        return f"{path.name}: missing shard(s): {', '.join(missing)}"
-    return None
+def check_files(models: dict[Format, ResolvedModel]) -> dict[Format, FileCheck]:
+    return {fmt: check_file(m.path, fmt) for fmt, m in models.items() if m.path is not None}
+
+
+def contract_items(
+    checks: dict[Format, FileCheck], contracts: ContractTests, quantizations: list[str]
+) -> list[EvidenceItem]:
+    """One F-CONTRACT-I<n> item (COMP) per declared invariant and model file."""
+    items = []
+    for fmt, check in checks.items():
+        if check.model is None:
+            results = [(name, "Skipped", APR_UNKNOWN, {}) for name in contracts.invariants]
+        else:
+            results = [
+                (
+                    r.invariant,
+                    {"pass": "Corroborated", "fail": "Falsified", "skip": "Skipped"}[r.outcome],
+                    r.reason,
+                    r.metrics,
+                )
+                for r in run_invariants(check.model, contracts.invariants, quantizations, contracts.expected)
+            ]
+        for name, outcome, reason, metrics in results:
+            gate = f"F-CONTRACT-{name.replace('-', '')}"
+            items.append(
+                EvidenceItem(
+                    id=f"{gate}:{fmt}",
+                    gate_id=gate,
+                    category="COMP",
+                    outcome=outcome,  # type: ignore[arg-type]
+                    reason=reason,
+                    cell=str(fmt),
+                    metrics=metrics,
+                )
+            )
+    return items
+
+
+def provenances(checks: dict[Format, FileCheck]) -> dict[Format, Provenance]:
+    """sha256 (streamed, cached by size and mtime), size, format, quantization and counts of each file."""
+    return {fmt: provenance(check.path) for fmt, check in checks.items()}

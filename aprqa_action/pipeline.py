@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from aprqa_action import integrity
 from aprqa_action.axes import Format
 from aprqa_action.backends import probe
 from aprqa_action.engines import load_profile
 from aprqa_action.engines.profile import EngineProfile
 from aprqa_action.errors import InputError
 from aprqa_action.evidence import (
+    EVIDENCE_FILE,
     STREAM_FILE,
     EngineInfo,
     Evidence,
@@ -21,14 +22,18 @@ from aprqa_action.evidence import (
     append_stream,
     host_info,
     now,
+    read_evidence,
+    read_stream,
     write_evidence,
 )
 from aprqa_action.execute import Executor, check_engine
 from aprqa_action.gates import gateways, judge
+from aprqa_action.integrity import FileCheck, check_files, contract_items, provenances
 from aprqa_action.plan import Plan, build_plan
-from aprqa_action.playbook import LoadedPlaybook, load_playbook, unsupported_keys
+from aprqa_action.playbook import LoadedPlaybook, load_playbook
 from aprqa_action.progress import Reporter, make_reporter
 from aprqa_action.records import Observation
+from aprqa_action.report import write_reports
 from aprqa_action.resolve import resolve_models
 from aprqa_action.score import parse_policy, verdict
 
@@ -38,7 +43,12 @@ class Prepared:
     loaded: LoadedPlaybook
     profile: EngineProfile
     plan: Plan
-    problems: dict[Format, str]  # formats whose file failed G0 integrity
+    checks: dict[Format, FileCheck]  # G0 per resolved model file
+
+    @property
+    def problems(self) -> dict[Format, str]:
+        """Formats whose file failed G0 integrity, with the reason."""
+        return {fmt: c.problem for fmt, c in self.checks.items() if c.problem is not None}
 
 
 def prepare(playbook_path: str | Path, model_path: str | Path | None, engine: str | None) -> Prepared:
@@ -46,16 +56,13 @@ def prepare(playbook_path: str | Path, model_path: str | Path | None, engine: st
     playbook = loaded.playbook
     profile = load_profile(engine if engine is not None else playbook.engine)
     models = resolve_models(playbook.model.formats, model_path, playbook.model.quantizations)
-    problems = {
-        fmt: reason
-        for fmt, model in models.items()
-        if model.path is not None and (reason := integrity.check(model.path, fmt)) is not None
-    }
+    checks = check_files(models)
+    problems = {fmt: c.problem for fmt, c in checks.items() if c.problem is not None}
     backends = {b: probe(b) for b in playbook.test_matrix.backends}
     if playbook.profile_ci is not None and playbook.profile_ci.enabled:
         backends |= {b: probe(b) for b in playbook.profile_ci.backends or []}
     plan = build_plan(playbook, profile, models, backends, problems)
-    return Prepared(loaded, profile, plan, problems)
+    return Prepared(loaded, profile, plan, checks)
 
 
 def run(
@@ -65,24 +72,34 @@ def run(
     engine: str | None,
     output_dir: Path,
     fail_on: str = "gateway",
+    resume: bool = False,
     stop: threading.Event | None = None,
     reporter: Reporter | None = None,
+    on_executor: Callable[[Executor], None] | None = None,
+    run_url: str | None = None,
 ) -> Evidence:
+    """Run and judge a playbook. `resume`: keep what an earlier run in `output_dir` finished (its
+    observations.jsonl) and run only the rest. `on_executor` receives the executor (to cancel it).
+    Writes DIR/evidence.json as it goes, and junit.xml, summary.md and comment.md at the end."""
     parse_policy(fail_on)  # a bad policy is a usage error before anything runs
     prepared = prepare(playbook_path, model_path, engine)
     loaded, plan, profile = prepared.loaded, prepared.plan, prepared.profile
     playbook = loaded.playbook
-    unsupported = unsupported_keys(playbook)
-    if unsupported:
-        raise InputError(f"{loaded.path}: not supported yet: {', '.join(unsupported)} (remove to run)")
     if model_path is None:
         raise InputError("no --model-path given; pulling the playbook's hf_repo is not supported yet")
     check_engine(profile, plan.runnable)
+    contracts = playbook.contract_tests
+    contract_evidence = (
+        contract_items(prepared.checks, contracts, playbook.model.quantizations) if contracts is not None else []
+    )
+    files = provenances(prepared.checks)
 
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / STREAM_FILE).unlink(missing_ok=True)
+    prior = _resumable(output_dir, loaded, plan) if resume else {}
+    if not resume:
+        (output_dir / STREAM_FILE).unlink(missing_ok=True)
     stop = stop or threading.Event()
-    observations: list[Observation] = []
+    observations: list[Observation] = list(prior.values())
     executor = Executor(
         profile,
         reporter or make_reporter(),
@@ -91,7 +108,10 @@ def run(
         stop=stop,
         on_cell_done=lambda: write_evidence(output_dir, snapshot("running")),
     )
+    if on_executor is not None:
+        on_executor(executor)
     run_info = RunInfo(started=now(), host=host_info())
+    order = {s.id: i for i, s in enumerate(plan.scenarios)}
 
     def snapshot(state: str) -> Evidence:
         evidence = Evidence(
@@ -105,13 +125,16 @@ def run(
             ),
             engine=EngineInfo(name=profile.name, version=executor.version),
             models=plan.models,
+            provenance=files,
             backends=plan.backends,
             scenarios=plan.scenarios,
-            observations=list(observations),
+            observations=sorted(observations, key=lambda o: order.get(o.scenario_id, len(order))),
         )
         if state == "running":
             return evidence
-        items = judge(playbook, plan.models, prepared.problems, plan.scenarios, evidence.observations)
+        items = judge(
+            playbook, plan.models, prepared.problems, plan.scenarios, evidence.observations, contract_evidence
+        )
         gates = gateways(items, evidence.observations, playbook.gates.g4_max_failure_fraction)
         executed = {o.scenario_id for o in evidence.observations if o.status not in ("skipped", "not_run")}
         return evidence.model_copy(
@@ -130,7 +153,7 @@ def run(
 
     write_evidence(output_dir, snapshot("running"))
     try:
-        executor.run(plan.scenarios)
+        executor.run(plan.scenarios, done=set(prior))
     finally:
         state = "complete"
         if executor.stopped_by:
@@ -139,4 +162,23 @@ def run(
             state = "cancelled"
         final = snapshot(state)
         write_evidence(output_dir, final)
+        write_reports(final, output_dir, run_url=run_url)
     return final
+
+
+def _resumable(directory: Path, loaded: LoadedPlaybook, plan: Plan) -> dict[str, Observation]:
+    """What an earlier run of the same playbook in `directory` finished; cancelled scenarios run again."""
+    earlier = directory / EVIDENCE_FILE
+    if not earlier.is_file():
+        raise InputError(f"--resume {directory}: no {EVIDENCE_FILE} from an earlier run there")
+    evidence = read_evidence(earlier)
+    if evidence.playbook.sha256 != loaded.sha256:
+        raise InputError(
+            f"--resume {directory}: the evidence there is from another version of the playbook "
+            f"({evidence.playbook.path}, sha256 {evidence.playbook.sha256[:12]}), not {loaded.path}"
+        )
+    planned = {s.id: s for s in plan.scenarios}
+    before = {s.id: s for s in evidence.scenarios}
+    if set(planned) != set(before) or any(planned[i].model_path != before[i].model_path for i in planned):
+        raise InputError(f"--resume {directory}: the plan differs from the earlier run's (other model or engine?)")
+    return {i: o for i, o in read_stream(directory).items() if i in planned and o.status != "not_run"}

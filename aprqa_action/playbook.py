@@ -173,8 +173,20 @@ class Gates(Strict):
     )
 
 
+class ExpectedDims(Strict):
+    """Dimensions the playbook expects; each one given is compared with the file (I-2)."""
+
+    hidden_size: int | None = Field(default=None, ge=1)
+    num_layers: int | None = Field(default=None, ge=1)
+    num_heads: int | None = Field(default=None, ge=1)
+    num_kv_heads: int | None = Field(default=None, ge=1)
+    intermediate_size: int | None = Field(default=None, ge=1)
+    vocab_size: int | None = Field(default=None, ge=1)
+
+
 class ContractTests(Strict):
     invariants: Unique[Literal["I-2", "I-3", "I-4", "I-5"]] = Field(min_length=1)
+    expected: ExpectedDims | None = Field(default=None, description="Dimensions I-2 checks the tensors against")
 
 
 EngineRef = Annotated[
@@ -219,14 +231,6 @@ class Playbook(Strict):
         if self.test_matrix.timeout_ms is not None:
             return self.test_matrix.timeout_ms
         return DEFAULT_TIMEOUT_MS[self.model.size_category or "medium"]
-
-
-def unsupported_keys(playbook: Playbook) -> list[str]:
-    """Keys this version of `aprqa run` cannot act on yet; `run` refuses them rather than ignore them."""
-    keys = []
-    if playbook.contract_tests is not None:
-        keys.append("contract_tests")
-    return keys
 
 
 @dataclass(frozen=True)

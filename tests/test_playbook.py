@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT, aprqa, write_playbook
 
 from aprqa_action.errors import InputError
-from aprqa_action.playbook import Playbook, json_schema_text, load_playbook, unsupported_keys
+from aprqa_action.playbook import Playbook, json_schema_text, load_playbook
 
 MVP = ROOT / "playbooks" / "models" / "qwen2.5-coder-7b-mvp.playbook.yaml"
 
@@ -128,15 +128,6 @@ def test_timeout_defaults_from_size_category(tmp_path: Path) -> None:
         test_matrix={"modalities": ["run"], "backends": ["cpu"]},
     )
     assert load_playbook(path).playbook.timeout_ms == 300_000
-
-
-def test_keys_not_implemented_are_refused_by_run(tmp_path: Path) -> None:
-    path = write_playbook(tmp_path / "p.yaml", contract_tests={"invariants": ["I-4"]})
-    assert unsupported_keys(load_playbook(path).playbook) == ["contract_tests"]
-    done = aprqa("run", path, "--model-path", tmp_path)
-    assert done.returncode == 2
-    assert "not supported yet: contract_tests" in done.stderr
-    assert "Traceback" not in done.stderr
 
 
 def test_empty_and_non_mapping_documents(tmp_path: Path) -> None:

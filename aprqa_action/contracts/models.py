@@ -11,7 +11,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from aprqa_action.playbook import ExpectedDims  # the playbook's `contract_tests.expected`
 from aprqa_action.strict import Strict
+
+__all__ = ["ExpectedDims"]  # re-exported: the contracts API takes it
 
 ModelFormat = Literal["gguf", "safetensors"]
 Outcome = Literal["pass", "fail", "skip"]
@@ -74,17 +77,6 @@ class ReadFailure(Strict):
     path: str
     format: ModelFormat | None = None
     reason: str
-
-
-class ExpectedDims(Strict):
-    """Dimensions the caller (a playbook) expects; each one given is compared with the file."""
-
-    hidden_size: int | None = Field(default=None, ge=1)
-    num_layers: int | None = Field(default=None, ge=1)
-    num_heads: int | None = Field(default=None, ge=1)
-    num_kv_heads: int | None = Field(default=None, ge=1)
-    intermediate_size: int | None = Field(default=None, ge=1)
-    vocab_size: int | None = Field(default=None, ge=1)
 
 
 class InvariantResult(Strict):

@@ -1,0 +1,73 @@
+"""What to publish for a run: the PublishRequest built from evidence.json (or from its absence)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aprqa_action.evidence import Evidence
+from aprqa_action.github.publish import CommentMode, PublishRequest
+from aprqa_action.report import render_comment, render_summary
+
+
+def request_from_evidence(
+    evidence: Evidence,
+    evidence_path: Path,
+    *,
+    run_url: str | None,
+    comment_mode: CommentMode,
+    post_status: bool,
+    key: str | None = None,
+    pr_number: int | None = None,
+) -> PublishRequest:
+    verdict = evidence.verdict
+    if verdict is None:
+        raise ValueError(f"{evidence_path}: the run was not judged (state {evidence.run.state})")
+    failed = tuple((f"{g.id} {g.name}", g.reason) for g in verdict.gateways if not g.passed)
+    if not failed and not verdict.qualified:
+        failed = (("policy", verdict.policy_reason),)
+    directory = evidence_path.parent
+    return PublishRequest(
+        playbook=evidence.playbook.name,
+        key=key,
+        qualified=verdict.qualified,
+        mqs=verdict.mqs,
+        grade=verdict.grade,
+        status=verdict.status,
+        summary_markdown=render_summary(evidence, run_url=run_url),
+        comment_markdown=render_comment(evidence, run_url=run_url),
+        failed_gates=failed,
+        evidence_path=str(evidence_path),
+        junit_path=str(directory / "junit.xml"),
+        summary_path=str(directory / "summary.md"),
+        comment_mode=comment_mode,
+        post_status=post_status,
+        pr_number=pr_number,
+    )
+
+
+def request_without_evidence(
+    playbook: str,
+    problem: str,
+    *,
+    comment_mode: CommentMode,
+    post_status: bool,
+    key: str | None = None,
+    pr_number: int | None = None,
+) -> PublishRequest:
+    """The run failed before it could judge (exit 2/3): say so wherever the verdict would have gone."""
+    text = f"## aprqa: {playbook} — no verdict\n\nThe qualification run did not produce a verdict: {problem}.\n"
+    return PublishRequest(
+        playbook=playbook,
+        key=key,
+        qualified=False,
+        mqs=0,
+        grade="F",
+        status="BLOCKED",
+        summary_markdown=text,
+        comment_markdown=text,
+        failed_gates=(("run", problem),),
+        comment_mode=comment_mode,
+        post_status=post_status,
+        pr_number=pr_number,
+        error=problem,
+    )

