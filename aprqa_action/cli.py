@@ -46,7 +46,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.json:
         print(prepared.plan.model_dump_json(indent=2))
     else:
-        print(format_plan(prepared.loaded, prepared.plan))
+        print(format_plan(prepared.loaded, prepared.plan, f"{prepared.pulled.outcome}: {prepared.pulled.reason}"))
     return 0
 
 

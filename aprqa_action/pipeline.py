@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,9 +33,10 @@ from aprqa_action.integrity import FileCheck, check_files, contract_items, prove
 from aprqa_action.plan import Plan, build_plan
 from aprqa_action.playbook import LoadedPlaybook, load_playbook
 from aprqa_action.progress import Reporter, make_reporter
-from aprqa_action.records import Observation
+from aprqa_action.records import EvidenceItem, Observation
 from aprqa_action.report import write_reports
-from aprqa_action.resolve import resolve_models
+from aprqa_action.pull import PullResult, pull_model
+from aprqa_action.resolve import missing_models, resolve_models
 from aprqa_action.score import parse_policy, verdict
 
 
@@ -44,6 +46,7 @@ class Prepared:
     profile: EngineProfile
     plan: Plan
     checks: dict[Format, FileCheck]  # G0 per resolved model file
+    pulled: PullResult  # G0-PULL: Skipped when --model-path is given
 
     @property
     def problems(self) -> dict[Format, str]:
@@ -51,18 +54,30 @@ class Prepared:
         return {fmt: c.problem for fmt, c in self.checks.items() if c.problem is not None}
 
 
-def prepare(playbook_path: str | Path, model_path: str | Path | None, engine: str | None) -> Prepared:
+def prepare(
+    playbook_path: str | Path, model_path: str | Path | None, engine: str | None, *, download: bool = False
+) -> Prepared:
+    """Load, resolve, check and plan. Without --model-path the playbook's hf_repo is pulled (G0-PULL): from
+    the Hugging Face cache only, unless `download` (what `run` does; `plan` never downloads)."""
     loaded = load_playbook(playbook_path)
     playbook = loaded.playbook
     profile = load_profile(engine if engine is not None else playbook.engine)
-    models = resolve_models(playbook.model.formats, model_path, playbook.model.quantizations)
+    pulled = pull_model(playbook.model, model_path, env=None if download else {**os.environ, "HF_HUB_OFFLINE": "1"})
+    if not download and pulled.outcome == "Falsified":
+        reason = f"{playbook.model.hf_repo} is not in the Hugging Face cache: `aprqa run` pulls it (plan never downloads)"
+        pulled = pulled.model_copy(update={"outcome": "Skipped", "reason": reason})
+    source = model_path if model_path is not None else pulled.directory
+    if source is None:
+        models = missing_models(playbook.model.formats, f"G0-PULL: {pulled.reason}")
+    else:
+        models = resolve_models(playbook.model.formats, source, playbook.model.quantizations)
     checks = check_files(models)
     problems = {fmt: c.problem for fmt, c in checks.items() if c.problem is not None}
     backends = {b: probe(b) for b in playbook.test_matrix.backends}
     if playbook.profile_ci is not None and playbook.profile_ci.enabled:
         backends |= {b: probe(b) for b in playbook.profile_ci.backends or []}
     plan = build_plan(playbook, profile, models, backends, problems)
-    return Prepared(loaded, profile, plan, checks)
+    return Prepared(loaded, profile, plan, checks, pulled)
 
 
 def run(
@@ -82,11 +97,9 @@ def run(
     observations.jsonl) and run only the rest. `on_executor` receives the executor (to cancel it).
     Writes DIR/evidence.json as it goes, and junit.xml, summary.md and comment.md at the end."""
     parse_policy(fail_on)  # a bad policy is a usage error before anything runs
-    prepared = prepare(playbook_path, model_path, engine)
+    prepared = prepare(playbook_path, model_path, engine, download=True)
     loaded, plan, profile = prepared.loaded, prepared.plan, prepared.profile
     playbook = loaded.playbook
-    if model_path is None:
-        raise InputError("no --model-path given; pulling the playbook's hf_repo is not supported yet")
     check_engine(profile, plan.runnable)
     contracts = playbook.contract_tests
     contract_evidence = (
@@ -132,9 +145,8 @@ def run(
         )
         if state == "running":
             return evidence
-        items = judge(
-            playbook, plan.models, prepared.problems, plan.scenarios, evidence.observations, contract_evidence
-        )
+        per_file = [pull_item(prepared.pulled), *contract_evidence]
+        items = judge(playbook, plan.models, prepared.problems, plan.scenarios, evidence.observations, per_file)
         gates = gateways(items, evidence.observations, playbook.gates.g4_max_failure_fraction)
         executed = {o.scenario_id for o in evidence.observations if o.status not in ("skipped", "not_run")}
         return evidence.model_copy(
@@ -182,3 +194,9 @@ def _resumable(directory: Path, loaded: LoadedPlaybook, plan: Plan) -> dict[str,
     if set(planned) != set(before) or any(planned[i].model_path != before[i].model_path for i in planned):
         raise InputError(f"--resume {directory}: the plan differs from the earlier run's (other model or engine?)")
     return {i: o for i, o in read_stream(directory).items() if i in planned and o.status != "not_run"}
+
+
+def pull_item(pulled: PullResult) -> EvidenceItem:
+    return EvidenceItem(
+        id="G0-PULL:model", gate_id="G0-PULL", category="COMP", outcome=pulled.outcome, reason=pulled.reason
+    )

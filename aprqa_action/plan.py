@@ -163,12 +163,13 @@ def _skip_reason(
     return None
 
 
-def format_plan(loaded: LoadedPlaybook, plan: Plan) -> str:
-    """The plan as a person reads it in a terminal or a CI log."""
+def format_plan(loaded: LoadedPlaybook, plan: Plan, source: str) -> str:
+    """The plan as a person reads it in a terminal or a CI log; `source` says where the model files came from."""
     playbook = loaded.playbook
     lines = [
         f"playbook  {playbook.name} {playbook.version}  ({loaded.path}, sha256 {loaded.sha256[:12]})",
         f"engine    {plan.engine}    seed {plan.seed}    timeout {plan.timeout_ms} ms per scenario",
+        f"source    G0-PULL {source}",
         "models:",
     ]
     for fmt, model in plan.models.items():

@@ -25,12 +25,11 @@ class ResolvedModel(Strict):
     reason: str
 
 
-def resolve_models(
-    formats: list[Format], model_path: str | Path | None, quantizations: list[str]
-) -> dict[Format, ResolvedModel]:
-    if model_path is None:
-        reason = "no --model-path given (pulling the playbook's hf_repo is not supported yet)"
-        return {f: ResolvedModel(format=f, path=None, how="missing", reason=reason) for f in formats}
+def missing_models(formats: list[Format], reason: str) -> dict[Format, ResolvedModel]:
+    return {f: ResolvedModel(format=f, path=None, how="missing", reason=reason) for f in formats}
+
+
+def resolve_models(formats: list[Format], model_path: str | Path, quantizations: list[str]) -> dict[Format, ResolvedModel]:
     path = Path(model_path)
     if not path.exists():
         raise InputError(f"--model-path {path}: no such file or directory")

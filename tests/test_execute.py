@@ -126,8 +126,3 @@ def test_missing_engine_binary_is_an_infrastructure_error(tmp_path: Path, smollm
     done = aprqa("run", playbook, "--model-path", smollm2, "--output-dir", tmp_path / "out")
     assert done.returncode == 3
     assert "'no-such-engine-binary' is not installed or not on PATH" in done.stderr
-
-
-def test_run_without_model_path_is_a_usage_error(tmp_path: Path) -> None:
-    done = aprqa("run", write_playbook(tmp_path / "p.yaml"), "--output-dir", tmp_path / "out")
-    assert done.returncode == 2 and "no --model-path given" in done.stderr

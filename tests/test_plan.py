@@ -59,11 +59,14 @@ def test_mvp_playbook_plans_to_18_cells_in_seed_order() -> None:
 
 
 def test_plan_cli_lists_18_cells_without_a_model_path() -> None:
-    done = aprqa("plan", MVP, "--json")
+    done = aprqa("plan", MVP, "--json", env={"HF_HUB_OFFLINE": "1", "HF_HOME": "/nonexistent/hf"})
     assert done.returncode == 0, done.stderr
     plan = json.loads(done.stdout)
     assert len([s for s in plan["scenarios"] if s["purpose"] == "matrix"]) == 18
-    assert all("no --model-path given" in s["skip_reason"] for s in plan["scenarios"])
+    assert all(
+        s["skip_reason"].startswith("G0-PULL: Qwen/Qwen2.5-Coder-7B-Instruct is not in the Hugging Face cache")
+        for s in plan["scenarios"]
+    )
 
 
 def test_gpu_cells_are_skipped_with_the_probe_reason(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from aprqa_action.axes import Format
 from aprqa_action.errors import InputError
-from aprqa_action.resolve import resolve_models
+from aprqa_action.resolve import missing_models, resolve_models
 
 ALL = [Format.SAFETENSORS, Format.APR, Format.GGUF]
 
@@ -72,6 +72,6 @@ def test_bad_paths_are_input_errors(tmp_path: Path) -> None:
         resolve_models(ALL, tmp_path / "weights.bin", [])
 
 
-def test_no_model_path_marks_every_format_missing() -> None:
-    resolved = resolve_models(ALL, None, [])
-    assert all(r.path is None and "no --model-path" in r.reason for r in resolved.values())
+def test_missing_models_carry_the_reason() -> None:
+    resolved = missing_models(ALL, "G0-PULL: offline")
+    assert all(r.path is None and r.how == "missing" and r.reason == "G0-PULL: offline" for r in resolved.values())
