@@ -33,9 +33,9 @@ from aprqa_action.integrity import FileCheck, check_files, contract_items, prove
 from aprqa_action.plan import Plan, build_plan
 from aprqa_action.playbook import LoadedPlaybook, load_playbook
 from aprqa_action.progress import Reporter, make_reporter
+from aprqa_action.pull import PullResult, pull_model
 from aprqa_action.records import EvidenceItem, Observation
 from aprqa_action.report import write_reports
-from aprqa_action.pull import PullResult, pull_model
 from aprqa_action.resolve import missing_models, resolve_models
 from aprqa_action.score import parse_policy, verdict
 
@@ -64,7 +64,7 @@ def prepare(
     profile = load_profile(engine if engine is not None else playbook.engine)
     pulled = pull_model(playbook.model, model_path, env=None if download else {**os.environ, "HF_HUB_OFFLINE": "1"})
     if not download and pulled.outcome == "Falsified":
-        reason = f"{playbook.model.hf_repo} is not in the Hugging Face cache: `aprqa run` pulls it (plan never downloads)"
+        reason = f"{playbook.model.hf_repo} is not in the Hugging Face cache: `aprqa run` pulls it (plan does not)"
         pulled = pulled.model_copy(update={"outcome": "Skipped", "reason": reason})
     source = model_path if model_path is not None else pulled.directory
     if source is None:

@@ -29,7 +29,9 @@ def missing_models(formats: list[Format], reason: str) -> dict[Format, ResolvedM
     return {f: ResolvedModel(format=f, path=None, how="missing", reason=reason) for f in formats}
 
 
-def resolve_models(formats: list[Format], model_path: str | Path, quantizations: list[str]) -> dict[Format, ResolvedModel]:
+def resolve_models(
+    formats: list[Format], model_path: str | Path, quantizations: list[str]
+) -> dict[Format, ResolvedModel]:
     path = Path(model_path)
     if not path.exists():
         raise InputError(f"--model-path {path}: no such file or directory")
