@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aprqa_action import __version__
-from aprqa_action.errors import AprqaError
+from aprqa_action.catalog import TIERS, entries, find, playbook_dirs
+from aprqa_action.errors import AprqaError, InputError
 from aprqa_action.playbook import json_schema_text, load_playbook
 from aprqa_action.verdict_text import format_verdict
 
@@ -38,11 +39,47 @@ def _cell_count(playbook) -> int:  # type: ignore[no-untyped-def]
     return len(m.modalities) * len(m.backends) * len(playbook.model.formats)
 
 
+def _playbook(args: argparse.Namespace) -> str:
+    """The playbook a plan or run uses: the PLAYBOOK path, or a shipped one by --model and --tier."""
+    if args.playbook and (args.model or args.tier):
+        raise InputError("give either PLAYBOOK or --model and --tier, not both")
+    if args.playbook:
+        return str(args.playbook)
+    if not (args.model and args.tier):
+        raise InputError("give a PLAYBOOK, or --model and --tier (see aprqa list)")
+    return str(find(args.model, args.tier))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    shown = [e for e in entries() if args.model in (None, e.model) and args.tier in (None, e.tier)]
+    if not shown:
+        print("no playbooks found" + (" (looked in: " + ", ".join(map(str, playbook_dirs())) + ")"), file=sys.stderr)
+        return 2
+    rows = []
+    for entry in shown:
+        playbook = load_playbook(entry.path).playbook
+        m = playbook.test_matrix
+        cells = len(m.modalities) * len(m.backends) * len(playbook.model.formats)
+        rows.append(
+            (
+                entry.model,
+                entry.tier,
+                f"{cells} cells × {m.scenario_count}",
+                playbook.engine if isinstance(playbook.engine, str) else playbook.engine.name,
+                str(entry.path),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
+    return 0
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from aprqa_action.pipeline import prepare
     from aprqa_action.plan import format_plan
 
-    prepared = prepare(args.playbook, args.model_path, args.engine)
+    prepared = prepare(_playbook(args), args.model_path, args.engine)
     if args.json:
         print(prepared.plan.model_dump_json(indent=2))
     else:
@@ -52,17 +89,21 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from aprqa_action.pipeline import run
+    from aprqa_action.shard import parse_only, parse_shard
 
     stop = threading.Event()
     executors = []
     _on_signals(lambda: executors[0].cancel() if executors else stop.set())
     output_dir = Path(args.resume or args.output_dir)
     evidence = run(
-        args.playbook,
+        _playbook(args),
         model_path=args.model_path,
         engine=args.engine,
         output_dir=output_dir,
         fail_on=args.fail_on,
+        shard=parse_shard(args.shard) if args.shard else None,
+        only=parse_only(args.only) if args.only else None,
+        baseline=_evidence_path(args.baseline) if args.baseline else None,
         resume=args.resume is not None,
         stop=stop,
         on_executor=executors.append,
@@ -81,10 +122,44 @@ def _run_url() -> str | None:
     return GitHubContext.from_env(os.environ).run_url if os.environ.get("GITHUB_ACTIONS") == "true" else None
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from aprqa_action.report import report_from_file
+def cmd_merge(args: argparse.Namespace) -> int:
+    from aprqa_action.evidence import write_evidence
+    from aprqa_action.merge import merge
+    from aprqa_action.report import write_reports
 
-    written = report_from_file(Path(args.evidence), Path(args.output_dir) if args.output_dir else None, _run_url())
+    merged = merge([Path(p) for p in args.evidence], policy=args.fail_on)
+    out = Path(args.output_dir)
+    write_evidence(out, merged)
+    write_reports(merged, out, run_url=_run_url())
+    print(format_verdict(merged))
+    print(f"evidence: {out / 'evidence.json'}")
+    assert merged.verdict is not None
+    return 0 if merged.verdict.qualified else 1
+
+
+def _evidence_path(text: str) -> Path:
+    path = Path(text)
+    return path / "evidence.json" if path.is_dir() else path
+
+
+def _compared(evidence, baseline: str | None):  # type: ignore[no-untyped-def]
+    """The evidence compared with `--baseline` (its comparison replaced), else as it is."""
+    if baseline is None:
+        return evidence
+    from aprqa_action.evidence import read_evidence
+    from aprqa_action.report.compare import threshold_for, with_baseline
+
+    policy = evidence.verdict.policy if evidence.verdict else "gateway"
+    return with_baseline(evidence, read_evidence(_evidence_path(baseline)), baseline, threshold_for(policy))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from aprqa_action.evidence import read_evidence
+    from aprqa_action.report import write_reports
+
+    path = _evidence_path(args.evidence)
+    evidence = _compared(read_evidence(path), args.baseline)
+    written = write_reports(evidence, Path(args.output_dir) if args.output_dir else path.parent, _run_url())
     for name, path in written.items():
         print(f"{name}: {path}")
     return 0
@@ -110,9 +185,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from aprqa_action.github.context import GitHubContext
     from aprqa_action.github.from_evidence import request_from_evidence, request_without_evidence
 
-    path = Path(args.evidence)
-    if path.is_dir():
-        path = path / "evidence.json"
+    path = _evidence_path(args.evidence)
     run_url = GitHubContext.from_env(os.environ).run_url
     options = {
         "comment_mode": args.comment,
@@ -120,17 +193,26 @@ def cmd_publish(args: argparse.Namespace) -> int:
         "key": args.key,
         "pr_number": args.pr_number,
     }
+    evidence = None
     try:
-        evidence = read_evidence(path)
+        evidence = _compared(read_evidence(path), args.baseline)
         request = request_from_evidence(evidence, path, run_url=run_url, **options)
     except (AprqaError, ValueError) as exc:
         # No verdict to publish (the run failed with exit 2/3): publish that fact instead of nothing.
         name = _playbook_name(args.playbook) if args.playbook else path.parent.name
         code = f" (aprqa run exited {args.run_exit_code})" if args.run_exit_code is not None else ""
         request = request_without_evidence(name, f"{exc}{code}", **options)
+    if evidence is not None and evidence.selection is not None and evidence.selection.is_part:
+        print(
+            f"::warning title=aprqa publish::{path} holds part of the plan ({evidence.selection.label}): its verdict "
+            "covers that part only; merge the shards (aprqa merge) to publish the whole"
+        )
     report = publish(request)
     for line in report.lines():
         print(f"publish: {line}")
+    if args.fail_if_not_qualified and not request.qualified:
+        print("aprqa: not qualified (--fail-if-not-qualified)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -171,7 +253,7 @@ def cmd_engines(args: argparse.Namespace) -> int:
     for name in builtin_names():
         profile = load_profile(name)
         modes = ", ".join(m for m in ("run", "chat", "serve") if getattr(profile, m) is not None)
-        print(f"{name:12} formats: {', '.join(profile.formats):28} modes: {modes:17} {profile.description}")
+        print(f"{name:16} formats: {', '.join(profile.formats):28} modes: {modes:17} {profile.description}")
     return 0
 
 
@@ -188,11 +270,16 @@ EXAMPLES = {
     "schema": "example:\n  aprqa schema > playbook.schema.json",
     "inspect": "example:\n  aprqa inspect models/smollm2-135m/model.gguf --quantization q4_1 --expect hidden_size=576",
     "report": "example:\n  aprqa report aprqa-out/evidence.json --output-dir reports/",
+    "merge": "example:\n  aprqa merge shard-1/evidence.json shard-2/evidence.json shard-3/evidence.json -o merged/",
     "publish": (
         "example (in a GitHub Actions step, with GITHUB_TOKEN set):\n"
         "  aprqa publish aprqa-out/evidence.json --comment on-failure --status true"
     ),
     "engines": "example:\n  aprqa engines",
+    "list": (
+        "examples:\n  aprqa list --tier mvp\n"
+        "  aprqa run --model qwen2.5-coder-7b --tier mvp --model-path /models/qwen2.5-coder-7b"
+    ),
 }
 
 
@@ -221,7 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("playbooks", nargs="+", metavar="PLAYBOOK")
 
     def matrix_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("playbook", metavar="PLAYBOOK")
+        p.add_argument("playbook", nargs="?", metavar="PLAYBOOK", help="a playbook file (or --model and --tier)")
+        p.add_argument("--model", metavar="M", help="a shipped model playbook by model, e.g. qwen2.5-coder-7b")
+        p.add_argument("--tier", choices=TIERS, help="… and tier (aprqa list shows them)")
         p.add_argument("--model-path", metavar="P", help="model file or directory (other formats found beside it)")
         p.add_argument("--engine", metavar="NAME|FILE", help="engine profile, overriding the playbook's `engine`")
 
@@ -240,17 +329,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--fail-on",
         default="gateway",
         metavar="POLICY",
-        help="gateway (default): exit 1 when a gateway fails; grade:<G> / mqs:<N>: also below that grade / MQS",
+        help="gateway (default): exit 1 when a gateway fails; grade:<G> / mqs:<N>: also below that grade / MQS; "
+        "regression:<pct>: also on a regression against --baseline",
     )
+    p.add_argument("--shard", metavar="I/N", help="run the I-th of N balanced, disjoint slices of the plan")
+    p.add_argument("--baseline", metavar="EVIDENCE", help="compare with this evidence (e.g. the base branch's)")
+    p.add_argument("--only", metavar="K=V,…", help="only these cells, e.g. backend=cpu or format=gguf,modality=serve")
     p.add_argument(
         "--resume",
         metavar="DIR",
         help="continue a cancelled run in DIR (its output dir) without redoing finished scenarios",
     )
 
+    p = add("merge", "combine the shard evidences of one playbook and model, judge again, write reports", cmd_merge)
+    p.add_argument("evidence", nargs="+", metavar="EVIDENCE", help="evidence.json files (or their directories)")
+    p.add_argument("-o", "--output-dir", required=True, metavar="DIR")
+    p.add_argument("--fail-on", metavar="POLICY", help="default: the policy the shards ran with")
+
     p = add("report", "render junit.xml, summary.md and comment.md again from evidence.json alone", cmd_report)
     p.add_argument("evidence", metavar="EVIDENCE", help="evidence.json (or its directory)")
     p.add_argument("--output-dir", metavar="DIR", help="where the reports go (default: next to the evidence)")
+    p.add_argument("--baseline", metavar="EVIDENCE", help="compare with this evidence in the reports")
 
     p = add(
         "publish",
@@ -264,6 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pr-number", type=int, help="the PR to comment on (workflow_run events from forks)")
     p.add_argument("--playbook", metavar="FILE", help="names the comment and status when there is no evidence")
     p.add_argument("--run-exit-code", type=int, help="aprqa run's exit code, reported when there is no evidence")
+    p.add_argument("--baseline", metavar="EVIDENCE", help="compare with this evidence in the summary and comment")
+    p.add_argument("--fail-if-not-qualified", action="store_true", help="exit 1 when the verdict is not qualified")
 
     p = add("inspect", "print a model file's tensor table and its contract invariants I-2..I-5", cmd_inspect)
     p.add_argument("model", metavar="MODEL", help="a GGUF or SafeTensors file (or model.safetensors.index.json)")
@@ -274,6 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("schema", "print the playbook JSON Schema", cmd_schema)
     add("engines", "list the built-in engine profiles", cmd_engines)
+    p = add("list", "list the shipped model playbooks by model and tier", cmd_list)
+    p.add_argument("--model", metavar="M", help="only this model")
+    p.add_argument("--tier", choices=TIERS, help="only this tier")
     return parser
 
 

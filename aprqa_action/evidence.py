@@ -22,8 +22,9 @@ from aprqa_action import __version__
 from aprqa_action.axes import Backend, Format
 from aprqa_action.backends import BackendProbe
 from aprqa_action.contracts.models import Provenance
-from aprqa_action.records import EvidenceItem, Observation, Record, Scenario, Verdict
+from aprqa_action.records import Comparison, EvidenceItem, Observation, Record, Scenario, Verdict
 from aprqa_action.resolve import ResolvedModel
+from aprqa_action.shard import Selection
 
 SCHEMA_VERSION = 1
 EVIDENCE_FILE = "evidence.json"
@@ -54,6 +55,7 @@ class PlaybookInfo(Record):
     path: str
     sha256: str
     failure_policy: str
+    spec: dict[str, Any] = Field(default_factory=dict)  # the validated playbook, so a merge can judge again
 
 
 class EngineInfo(Record):
@@ -72,7 +74,9 @@ class Evidence(Record):
     scenarios: list[Scenario]
     observations: list[Observation]
     items: list[EvidenceItem] = Field(default_factory=list)
+    selection: Selection | None = None  # the part of the plan this file holds (--shard, --only)
     verdict: Verdict | None = None  # None while the run is going
+    comparison: Comparison | None = None  # against a baseline evidence (--baseline)
 
 
 def now() -> datetime:

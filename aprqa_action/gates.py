@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from aprqa_action.axes import Format
 from aprqa_action.oracles import OracleSet, composite, declared
+from aprqa_action.parity import parity_items
 from aprqa_action.performance import perf_items
 from aprqa_action.playbook import Playbook
 from aprqa_action.records import EvidenceItem, Gateway, Observation, Outcome, Scenario
@@ -109,13 +110,26 @@ def _first(items: Iterable[EvidenceItem], limit: int = 3) -> str:
     return shown + more
 
 
-def gateways(items: list[EvidenceItem], observations: list[Observation], max_failure_fraction: float) -> list[Gateway]:
-    def falsified(prefix: str) -> list[EvidenceItem]:
-        return [i for i in items if i.gate_id.startswith(prefix) and i.outcome == "Falsified"]
+def _base(scenario_id: str) -> str:
+    return scenario_id.split("@", 1)[0]  # attempts of a repeated scenario share the part before "@r<n>"
+
+
+def gateways(
+    items: list[EvidenceItem],
+    observations: list[Observation],
+    max_failure_fraction: float,
+    *,
+    min_pass: int = 1,
+    part: bool = False,
+) -> list[Gateway]:
+    """G0–G4 from the items. With `test_matrix.repeat`, G1, G2 and G4 judge a scenario by its attempts: it
+    fails when fewer than `min_pass` of them pass; a crash in any attempt still fails G3.
+    `part`: this evidence holds part of a plan (--shard, --only): running nothing here (an empty shard, or
+    only gpu cells on a machine without a GPU) is not a G1 failure — the merged evidence decides."""
 
     result = []
-    g0_bad = falsified("G0")
-    g0_ok = [i for i in items if i.gate_id.startswith("G0") and i.outcome == "Corroborated"]
+    g0_bad = [i for i in items if i.gate_id.startswith("G0") and i.outcome == "Falsified"]
+    g0_ok = [i for i in items if i.gate_id == "G0-INTEGRITY" and i.outcome == "Corroborated"]
     if g0_bad:
         result.append(Gateway(id="G0", name="integrity", passed=False, reason=_first(g0_bad)))
     elif not g0_ok:
@@ -124,9 +138,11 @@ def gateways(items: list[EvidenceItem], observations: list[Observation], max_fai
         result.append(Gateway(id="G0", name="integrity", passed=True, reason=f"{len(g0_ok)} model file(s) parse"))
 
     loaded = [i for i in items if i.gate_id == "G1-LOAD" and i.outcome == "Corroborated"]
-    g1_bad = falsified("G1")
+    g1_bad = _failing(items, "G1-LOAD", min_pass)
     if g1_bad:
         result.append(Gateway(id="G1", name="load", passed=False, reason=_first(g1_bad)))
+    elif part and not loaded:
+        result.append(Gateway(id="G1", name="load", passed=True, reason="nothing executed in this part of the plan"))
     elif not loaded:
         result.append(Gateway(id="G1", name="load", passed=False, reason="no scenario was executed"))
     else:
@@ -134,12 +150,12 @@ def gateways(items: list[EvidenceItem], observations: list[Observation], max_fai
             Gateway(id="G1", name="load", passed=True, reason=f"the model loaded in {len(loaded)} scenario(s)")
         )
 
-    g2_bad = falsified("G2")
-    g2_ok = [i for i in items if i.gate_id == "G2-INFERENCE" and i.outcome == "Corroborated"]
+    g2_bad = _failing(items, "G2-INFERENCE", min_pass)
+    g2_ok = len({_base(i.scenario_id) for i in items if i.gate_id == "G2-INFERENCE" and i.scenario_id}) - len(g2_bad)
     result.append(
         Gateway(id="G2", name="inference", passed=False, reason=_first(g2_bad))
         if g2_bad
-        else Gateway(id="G2", name="inference", passed=True, reason=f"{len(g2_ok)} scenario(s) produced output")
+        else Gateway(id="G2", name="inference", passed=True, reason=f"{g2_ok} scenario(s) produced output")
     )
 
     crashed = [i for i in items if i.outcome == "Crashed"]
@@ -150,28 +166,46 @@ def gateways(items: list[EvidenceItem], observations: list[Observation], max_fai
         if crashed
         else Gateway(id="G3", name="stability", passed=True, reason="no crash" + note)
     )
+    result.append(_quality(items, max_failure_fraction, min_pass))
+    return result
 
-    by_scenario: dict[str, bool] = {}
+
+def _failing(items: list[EvidenceItem], gate: str, min_pass: int) -> list[EvidenceItem]:
+    """One falsified item per scenario that fails `gate`: fewer than min_pass of its judged attempts passed
+    (with no repeat, any falsification)."""
+    tries: dict[str, list[EvidenceItem]] = {}
+    for item in items:
+        if item.gate_id == gate and item.outcome in ("Corroborated", "Falsified"):
+            tries.setdefault(_base(item.scenario_id or item.id), []).append(item)
+    return [
+        next(i for i in attempts if i.outcome == "Falsified")
+        for attempts in tries.values()
+        if sum(i.outcome == "Corroborated" for i in attempts) < min(min_pass, len(attempts))
+    ]
+
+
+def _quality(items: list[EvidenceItem], max_failure_fraction: float, min_pass: int) -> Gateway:
+    attempts: dict[str, bool] = {}  # attempt → passed every oracle
+    first: dict[str, EvidenceItem] = {}  # per attempt, its first falsification is the verdict
     for item in items:
         if item.category == "QUAL" and item.scenario_id is not None:
-            ok = by_scenario.get(item.scenario_id, True)
-            by_scenario[item.scenario_id] = ok and item.outcome == "Corroborated"
-    failures = [sid for sid, ok in by_scenario.items() if not ok]
-    judged = len(by_scenario)
-    if not judged:
-        result.append(Gateway(id="G4", name="quality", passed=True, reason="no answer was judged by an oracle"))
-    else:
-        fraction = len(failures) / judged
-        passed = fraction <= max_failure_fraction
-        reason = f"{len(failures)} of {judged} judged scenario(s) falsified (allowed fraction {max_failure_fraction:g})"
-        if failures:
-            first: dict[str, EvidenceItem] = {}  # per scenario, its first falsification is the verdict
-            for i in items:
-                if i.category == "QUAL" and i.outcome == "Falsified" and i.scenario_id is not None:
-                    first.setdefault(i.scenario_id, i)
-            reason += ": " + _first(first.values())
-        result.append(Gateway(id="G4", name="quality", passed=passed, reason=reason))
-    return result
+            attempts[item.scenario_id] = attempts.get(item.scenario_id, True) and item.outcome == "Corroborated"
+            if item.outcome == "Falsified":
+                first.setdefault(item.scenario_id, item)
+    scenarios: dict[str, list[bool]] = {}
+    for attempt, ok in attempts.items():
+        scenarios.setdefault(_base(attempt), []).append(ok)
+    failures = [base for base, oks in scenarios.items() if sum(oks) < min(min_pass, len(oks))]
+    if not scenarios:
+        return Gateway(id="G4", name="quality", passed=True, reason="no answer was judged by an oracle")
+    fraction = len(failures) / len(scenarios)
+    reason = (
+        f"{len(failures)} of {len(scenarios)} judged scenario(s) falsified (allowed fraction {max_failure_fraction:g})"
+    )
+    if failures:
+        shown = [i for attempt, i in first.items() if _base(attempt) in failures]
+        reason += ": " + _first(shown)
+    return Gateway(id="G4", name="quality", passed=fraction <= max_failure_fraction, reason=reason)
 
 
 def judge(
@@ -183,7 +217,7 @@ def judge(
     contracts: list[EvidenceItem] | None = None,
 ) -> list[EvidenceItem]:
     """Every evidence item of a run: G0 and the contract invariants per model file, G1–G4 and the oracles
-    per matrix scenario, the performance gates per (format, backend)."""
+    per matrix scenario, the performance gates per (format, backend), format parity per scenario index."""
     observed = {o.scenario_id: o for o in observations}
 
     def seen(s: Scenario) -> Observation:
@@ -197,4 +231,5 @@ def judge(
     if playbook.profile_ci is not None and playbook.profile_ci.enabled:
         profile_runs = {s.id: seen(s) for s in scenarios if s.purpose == "measure"}
         items += perf_items(playbook.profile_ci, scenarios, profile_runs)
+    items += parity_items(playbook, scenarios, observations)
     return items

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from aprqa_action.assess import assess
 from aprqa_action.axes import Format
 from aprqa_action.backends import probe
 from aprqa_action.engines import load_profile
@@ -28,16 +29,17 @@ from aprqa_action.evidence import (
     write_evidence,
 )
 from aprqa_action.execute import Executor, check_engine
-from aprqa_action.gates import gateways, judge
 from aprqa_action.integrity import FileCheck, check_files, contract_items, provenances
 from aprqa_action.plan import Plan, build_plan
 from aprqa_action.playbook import LoadedPlaybook, load_playbook
 from aprqa_action.progress import Reporter, make_reporter
 from aprqa_action.pull import PullResult, pull_model
-from aprqa_action.records import EvidenceItem, Observation
+from aprqa_action.records import EvidenceItem, Observation, Scenario
 from aprqa_action.report import write_reports
+from aprqa_action.report.compare import threshold_for, with_baseline
 from aprqa_action.resolve import missing_models, resolve_models
-from aprqa_action.score import parse_policy, verdict
+from aprqa_action.score import parse_policy
+from aprqa_action.shard import select
 
 
 @dataclass
@@ -87,20 +89,27 @@ def run(
     engine: str | None,
     output_dir: Path,
     fail_on: str = "gateway",
+    shard: tuple[int, int] | None = None,
+    only: dict[str, list[str]] | None = None,
+    baseline: Path | None = None,
     resume: bool = False,
     stop: threading.Event | None = None,
     reporter: Reporter | None = None,
     on_executor: Callable[[Executor], None] | None = None,
     run_url: str | None = None,
 ) -> Evidence:
-    """Run and judge a playbook. `resume`: keep what an earlier run in `output_dir` finished (its
-    observations.jsonl) and run only the rest. `on_executor` receives the executor (to cancel it).
-    Writes DIR/evidence.json as it goes, and junit.xml, summary.md and comment.md at the end."""
-    parse_policy(fail_on)  # a bad policy is a usage error before anything runs
+    """Run and judge a playbook, or the part `shard` and `only` select. `resume`: keep what an earlier run in
+    `output_dir` finished (its observations.jsonl) and run only the rest. `on_executor` receives the executor
+    (to cancel it). Writes DIR/evidence.json as it goes, and junit.xml, summary.md and comment.md at the end."""
+    kind, _ = parse_policy(fail_on)  # a bad policy is a usage error before anything runs
+    if kind == "regression" and baseline is None:
+        raise InputError(f"--fail-on {fail_on} compares with a baseline: give --baseline EVIDENCE")
+    base = read_evidence(baseline) if baseline is not None else None
     prepared = prepare(playbook_path, model_path, engine, download=True)
     loaded, plan, profile = prepared.loaded, prepared.plan, prepared.profile
     playbook = loaded.playbook
-    check_engine(profile, plan.runnable)
+    selected, selection = select(plan.scenarios, shard, only)
+    check_engine(profile, [s for s in selected if s.skip_reason is None])
     contracts = playbook.contract_tests
     contract_evidence = (
         contract_items(prepared.checks, contracts, playbook.model.quantizations) if contracts is not None else []
@@ -108,7 +117,7 @@ def run(
     files = provenances(prepared.checks)
 
     output_dir.mkdir(parents=True, exist_ok=True)
-    prior = _resumable(output_dir, loaded, plan) if resume else {}
+    prior = _resumable(output_dir, loaded, selected) if resume else {}
     if not resume:
         (output_dir / STREAM_FILE).unlink(missing_ok=True)
     stop = stop or threading.Event()
@@ -124,7 +133,7 @@ def run(
     if on_executor is not None:
         on_executor(executor)
     run_info = RunInfo(started=now(), host=host_info())
-    order = {s.id: i for i, s in enumerate(plan.scenarios)}
+    order = {s.id: i for i, s in enumerate(selected)}
 
     def snapshot(state: str) -> Evidence:
         evidence = Evidence(
@@ -135,37 +144,34 @@ def run(
                 path=str(loaded.path),
                 sha256=loaded.sha256,
                 failure_policy=playbook.failure_policy,
+                spec=playbook.model_dump(mode="json"),
             ),
             engine=EngineInfo(name=profile.name, version=executor.version),
             models=plan.models,
             provenance=files,
             backends=plan.backends,
-            scenarios=plan.scenarios,
+            scenarios=selected,
             observations=sorted(observations, key=lambda o: order.get(o.scenario_id, len(order))),
+            selection=selection,
         )
         if state == "running":
             return evidence
         per_file = [pull_item(prepared.pulled), *contract_evidence]
-        items = judge(playbook, plan.models, prepared.problems, plan.scenarios, evidence.observations, per_file)
-        gates = gateways(items, evidence.observations, playbook.gates.g4_max_failure_fraction)
-        executed = {o.scenario_id for o in evidence.observations if o.status not in ("skipped", "not_run")}
-        return evidence.model_copy(
-            update={
-                "items": items,
-                "verdict": verdict(
-                    items,
-                    evidence.observations,
-                    gates,
-                    all_cells_executed=all(s.id in executed for s in plan.matrix),
-                    policy=fail_on,
-                    complete=state == "complete",
-                ),
-            }
+        judged = assess(
+            evidence,
+            playbook,
+            problems=prepared.problems,
+            per_file=per_file,
+            policy=fail_on,
+            complete=state == "complete",
         )
+        if base is None:
+            return judged
+        return with_baseline(judged, base, str(baseline), threshold_for(fail_on))
 
     write_evidence(output_dir, snapshot("running"))
     try:
-        executor.run(plan.scenarios, done=set(prior))
+        executor.run(selected, done=set(prior))
     finally:
         state = "complete"
         if executor.stopped_by:
@@ -178,7 +184,7 @@ def run(
     return final
 
 
-def _resumable(directory: Path, loaded: LoadedPlaybook, plan: Plan) -> dict[str, Observation]:
+def _resumable(directory: Path, loaded: LoadedPlaybook, selected: list[Scenario]) -> dict[str, Observation]:
     """What an earlier run of the same playbook in `directory` finished; cancelled scenarios run again."""
     earlier = directory / EVIDENCE_FILE
     if not earlier.is_file():
@@ -189,7 +195,7 @@ def _resumable(directory: Path, loaded: LoadedPlaybook, plan: Plan) -> dict[str,
             f"--resume {directory}: the evidence there is from another version of the playbook "
             f"({evidence.playbook.path}, sha256 {evidence.playbook.sha256[:12]}), not {loaded.path}"
         )
-    planned = {s.id: s for s in plan.scenarios}
+    planned = {s.id: s for s in selected}
     before = {s.id: s for s in evidence.scenarios}
     if set(planned) != set(before) or any(planned[i].model_path != before[i].model_path for i in planned):
         raise InputError(f"--resume {directory}: the plan differs from the earlier run's (other model or engine?)")

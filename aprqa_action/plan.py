@@ -69,10 +69,12 @@ def build_plan(
             for fmt in playbook.model.formats:
                 reason = _skip_reason(modality, backends[backend], models[fmt], engine, unusable.get(fmt))
                 for index in range(matrix.scenario_count):
-                    scenarios.append(
+                    base = scenario_id(playbook.name, modality, backend, fmt, index)
+                    scenarios += [
                         Scenario(
-                            id=scenario_id(playbook.name, modality, backend, fmt, index),
+                            id=base if matrix.repeat == 1 else f"{base}@r{attempt + 1}",
                             index=index,
+                            attempt=attempt,
                             modality=modality,
                             backend=backend,
                             format=fmt,
@@ -85,7 +87,8 @@ def build_plan(
                             timeout_ms=playbook.timeout_ms,
                             skip_reason=reason,
                         )
-                    )
+                        for attempt in range(matrix.repeat)  # repeat: the same scenario again, same seed
+                    ]
     scenarios += _profile_scenarios(playbook, engine, models, backends, unusable, prompts[order[0]].prompt, order[0])
     return Plan(
         playbook=playbook.name,

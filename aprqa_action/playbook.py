@@ -96,6 +96,20 @@ class TestMatrix(Strict):
     )
     max_tokens: int = Field(default=32, ge=1, le=32_768)
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    repeat: int = Field(default=1, ge=1, le=1000, description="Run each scenario this many times")
+    repeat_min_pass: int | None = Field(
+        default=None, ge=1, description="Attempts that must pass for the scenario to pass (default: all)"
+    )
+
+    @model_validator(mode="after")
+    def _min_pass_fits(self) -> TestMatrix:
+        if self.repeat_min_pass is not None and self.repeat_min_pass > self.repeat:
+            raise ValueError(f"repeat_min_pass {self.repeat_min_pass} is more than repeat {self.repeat}")
+        return self
+
+    @property
+    def min_pass(self) -> int:
+        return self.repeat_min_pass if self.repeat_min_pass is not None else self.repeat
 
     @property
     def prompt_specs(self) -> list[PromptSpec]:
@@ -167,6 +181,17 @@ class ProfileCI(Strict):
     assertions: Assertions = Assertions()
 
 
+class FormatParity(Strict):
+    """The seed's Golden Rule: one model in several formats must answer alike at temperature 0."""
+
+    reference: Format | None = Field(
+        default=None, description="The format the others are compared with (default: the first)"
+    )
+    modalities: Unique[Modality] = Field(default_factory=lambda: [Modality.RUN], min_length=1)
+    first_tokens: int = Field(default=8, ge=1, le=4096, description="K: compare the first K tokens of each answer")
+    tolerance: int = Field(default=0, ge=0, description="Mismatching tokens allowed among the first K")
+
+
 class Gates(Strict):
     g4_max_failure_fraction: float = Field(
         default=0.0, ge=0, le=1, description="G4 passes while oracle-falsified scenarios / judged ≤ this"
@@ -206,6 +231,7 @@ class Playbook(Strict):
     profile_ci: ProfileCI | None = None
     contract_tests: ContractTests | None = None
     gates: Gates = Gates()
+    format_parity: FormatParity | None = None
     failure_policy: Literal["collect_all", "fail_fast"] = Field(
         default="collect_all",
         description="collect_all runs every scenario; fail_fast stops at the first failed scenario",
@@ -224,6 +250,22 @@ class Playbook(Strict):
                     raise ValueError(
                         f"test_matrix.prompts[{i}] asks for the {name} oracle, which `oracles` does not declare"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _parity_is_comparable(self) -> Playbook:
+        parity = self.format_parity
+        if parity is None:
+            return self
+        if len(self.model.formats) < 2:
+            raise ValueError("format_parity compares formats: model.formats needs at least two")
+        if parity.reference is not None and parity.reference not in self.model.formats:
+            raise ValueError(f"format_parity.reference {parity.reference} is not in model.formats")
+        if self.test_matrix.temperature != 0:
+            raise ValueError("format_parity compares greedy answers: test_matrix.temperature must be 0")
+        missing = [m for m in parity.modalities if m not in self.test_matrix.modalities]
+        if missing:
+            raise ValueError(f"format_parity.modalities {', '.join(missing)} not in test_matrix.modalities")
         return self
 
     @property

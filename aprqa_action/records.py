@@ -29,6 +29,12 @@ class Scenario(Record):
     timeout_ms: int
     skip_reason: str | None = None
     purpose: Literal["matrix", "warmup", "measure"] = "matrix"  # warmup/measure: profile_ci runs
+    attempt: int = 0  # test_matrix.repeat: the attempt's number, from 0; its id ends in @r<attempt + 1>
+
+    @property
+    def base_id(self) -> str:
+        """The scenario's id without its repeat suffix: attempts of one scenario share it."""
+        return self.id.split("@", 1)[0]
 
     @property
     def cell(self) -> tuple[Format, Backend, Modality]:
@@ -126,3 +132,35 @@ class Verdict(Record):
     policy: str
     policy_reason: str
     counts: dict[str, int]
+
+
+# Compared with a baseline run (report/compare.py computes it; the reports show it).
+
+
+class MetricDelta(Record):
+    before: float | None
+    after: float | None
+    change_pct: float | None
+    noise: float  # the larger spread (max − min) of the two runs' measurements
+    flagged: Literal["regression", "improvement"] | None = None
+
+
+class CellDelta(Record):
+    cell: str
+    before: str | None  # the cell's result: pass / fail / skip / partial (None: not in that run)
+    after: str | None
+    tok_per_sec: MetricDelta
+    latency_ms: MetricDelta
+
+
+class Comparison(Record):
+    baseline: str  # where the baseline evidence came from, and when it ran
+    threshold_pct: float
+    mqs_before: int | None
+    mqs_after: int | None
+    grade_before: str | None
+    grade_after: str | None
+    gateways: list[tuple[str, bool | None, bool | None]]  # (id, passed before, passed after) where they differ
+    cells: list[CellDelta]
+    regressions: list[str]  # one line a person reads per regression, e.g. "↓ 12 % tok/s gguf/gpu/serve"
+    improvements: list[str]

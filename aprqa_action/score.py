@@ -59,8 +59,8 @@ def category_scores(items: list[EvidenceItem]) -> list[CategoryScore]:
     return scores
 
 
-def parse_policy(policy: str) -> tuple[str, str | int | None]:
-    """`gateway`, `grade:<G>` or `mqs:<N>`."""
+def parse_policy(policy: str) -> tuple[str, str | float | None]:
+    """`gateway`, `grade:<G>`, `mqs:<N>` or `regression:<pct>` (the last is applied with a baseline)."""
     if policy == "gateway":
         return ("gateway", None)
     found = re.fullmatch(r"(grade|mqs):(.+)", policy)
@@ -68,7 +68,12 @@ def parse_policy(policy: str) -> tuple[str, str | int | None]:
         return ("grade", found.group(2))
     if found and found.group(1) == "mqs" and found.group(2).isdigit() and int(found.group(2)) <= 1000:
         return ("mqs", int(found.group(2)))
-    raise InputError(f"--fail-on {policy!r}: use gateway, grade:<{'|'.join(GRADE_ORDER)}> or mqs:<0..1000>")
+    pct = re.fullmatch(r"regression:(\d+(?:\.\d+)?)", policy)
+    if pct and 0 < float(pct.group(1)) <= 1000:
+        return ("regression", float(pct.group(1)))
+    raise InputError(
+        f"--fail-on {policy!r}: use gateway, grade:<{'|'.join(GRADE_ORDER)}>, mqs:<0..1000> or regression:<percent>"
+    )
 
 
 def verdict(

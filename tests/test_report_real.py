@@ -57,4 +57,4 @@ def test_real_evidence_renders_every_report(demo_run: Path, tmp_path: Path) -> N
     assert re.findall(r"<tr>\s*<td>(G\d) ", body) == ["G0", "G1", "G2", "G3", "G4"]
     matrix = html[html.index("<h3>Cell matrix</h3>") :]
     rows = re.findall(r"<tr>(.*?)</tr>", matrix[: matrix.index("</table>")], flags=re.S)
-    assert len(rows) == 1 + 6  # run, chat, serve × cpu, gpu
+    assert len(rows) == 1 + 12  # run, chat, serve × cpu, gpu × gguf, safetensors

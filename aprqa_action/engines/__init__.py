@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from importlib.resources import files
 from pathlib import Path
 
@@ -9,6 +11,8 @@ from aprqa_action.engines.profile import EngineProfile
 from aprqa_action.errors import InputError
 from aprqa_action.validation import validate_document
 from aprqa_action.yaml_source import load_yaml
+
+VERSION_TIMEOUT_S = 30  # `--version` answers at once; a wedged binary must not hold up the plan
 
 
 def builtin_names() -> list[str]:
@@ -20,13 +24,44 @@ def builtin_names() -> list[str]:
 
 
 def load_profile(ref: str | EngineProfile) -> EngineProfile:
-    """A built-in name (`reference`, `apr`, ...), a path to a profile YAML file, or an inline profile."""
+    """A built-in name (`reference`, `apr`, ...), a path to a profile YAML file, or an inline profile, resolved
+    for the installed engine's version when the profile has `variants`."""
     if isinstance(ref, EngineProfile):
-        return ref
+        return resolve_variants(ref)
     if ref in builtin_names():
         path = Path(str(files(__package__).joinpath("profiles", f"{ref}.yaml")))
     elif ref.endswith((".yaml", ".yml")) or "/" in ref:
         path = Path(ref)
     else:
         raise InputError(f"unknown engine {ref!r}: use one of {', '.join(builtin_names())} or a profile file")
-    return validate_document(EngineProfile, load_yaml(path))
+    return resolve_variants(validate_document(EngineProfile, load_yaml(path)))
+
+
+def version_output(argv: list[str]) -> str | None:
+    """What `version_argv` prints (stdout and stderr: some engines print their version on stderr), or None
+    when the program is missing, fails or hangs."""
+    command = [sys.executable if a == "{python}" else a for a in argv]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, errors="replace", timeout=VERSION_TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout + "\n" + done.stderr if done.returncode == 0 else None
+
+
+def detect_version(profile: EngineProfile) -> str | None:
+    """The installed engine's release number (`apr --version` → "apr 0.31.2 (abc1234)" → "0.31.2")."""
+    if not profile.version_argv:
+        return None
+    output = version_output(profile.version_argv)
+    return profile.read_version(output) if output is not None else None
+
+
+def resolve_variants(profile: EngineProfile) -> EngineProfile:
+    """Run `version_argv` once and apply the variant for that release. Without variants nothing runs; with an
+    engine that is not installed the profile stays as written (`aprqa plan` works anywhere, and `aprqa run`
+    stops with exit 3 before any scenario because the program is missing)."""
+    if not profile.variants:
+        return profile
+    return profile.for_version(detect_version(profile))

@@ -31,21 +31,18 @@ def parse_output(spec: JsonOutput | TextOutput, stdout: str, stderr: str) -> Par
 
 
 def _last_json_object(stdout: str) -> dict[str, Any]:
-    for line in reversed(stdout.strip().splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                value = json.loads(line, strict=False)  # raw control characters are the oracle's to judge
-            except ValueError:
-                continue
-            if isinstance(value, dict):
-                return value
-    try:  # a pretty-printed object over several lines
-        value = json.loads(stdout, strict=False)
-    except ValueError:
-        value = None
-    if isinstance(value, dict):
-        return value
+    """The last JSON object on stdout: one line of its own, or pretty-printed from a line that opens with `{`
+    (log lines before or after are allowed)."""
+    decoder = json.JSONDecoder(strict=False)  # raw control characters are the oracle's to judge
+    lines = stdout.splitlines(keepends=True)
+    starts = [sum(map(len, lines[:i])) for i, line in enumerate(lines) if line.lstrip().startswith("{")]
+    for start in reversed(starts):
+        try:
+            value, _ = decoder.raw_decode(stdout[start:].lstrip())
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
     excerpt = stdout.strip()[-200:] or "(nothing on stdout)"
     raise OutputError(f"no JSON object on stdout: {excerpt!r}")
 
@@ -97,14 +94,19 @@ def _parse_text(spec: TextOutput, stdout: str, stderr: str) -> Parsed:
     ttft = _search(spec.ttft_ms, stderr, stdout)
     latency = _search(spec.latency_ms, stderr, stdout)
     load = _search(spec.load_ms, stderr, stdout)
+    scale = 1000.0 if spec.time_unit == "s" else 1.0  # times are recorded in milliseconds
+
+    def ms(value: str | None) -> float | None:
+        return float(value) * scale if value is not None else None
+
     try:
         return Parsed(
             text=text,
             tokens=int(tokens) if tokens is not None else None,
             tok_per_sec=float(rate) if rate is not None else None,
-            ttft_ms=float(ttft) if ttft is not None else None,
-            latency_ms=float(latency) if latency is not None else None,
-            load_ms=float(load) if load is not None else None,
+            ttft_ms=ms(ttft),
+            latency_ms=ms(latency),
+            load_ms=ms(load),
         )
     except ValueError as exc:
         raise OutputError(f"statistic is not a number: {exc}") from None

@@ -2,6 +2,12 @@
 
 Built-in profiles (engines/profiles/*.yaml) are written in exactly the format a user writes inline under
 `engine:` in a playbook, so both travel the same path.
+
+An engine whose command line changed between releases (apr: `apr serve FILE` became `apr serve run FILE`)
+declares `variants`: each names a version range and the modes that differ there. The profile is resolved once,
+when it is loaded (`aprqa_action.engines.load_profile`): `version_argv` runs, `version_pattern` reads the
+version, and the first variant whose range holds replaces those modes. The profile as written is what runs
+when no variant applies or the version cannot be read.
 """
 
 from __future__ import annotations
@@ -41,6 +47,18 @@ def _check_regex(pattern: str) -> str:
 
 Regex = Annotated[str, Field(min_length=1)]
 FieldName = Annotated[str, Field(min_length=1)]
+# A release number as engines print it ("0.31.2"); compared numerically, part by part (0.4.10 > 0.4.9).
+VersionText = Annotated[str, Field(pattern=r"^\d+(\.\d+)*$")]
+# Without a version_pattern: the first dotted number in the output ("apr 0.31.2 (abc1234)" → 0.31.2).
+DEFAULT_VERSION_PATTERN = r"(\d+(?:\.\d+)+)"
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """The release as numbers to compare; trailing zeros do not count ("0.4" is "0.4.0")."""
+    parts = [int(p) for p in version.split(".")]
+    while len(parts) > 1 and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
 
 
 class JsonOutput(Strict):
@@ -66,6 +84,7 @@ class TextOutput(Strict):
     ttft_ms: Regex | None = None
     latency_ms: Regex | None = None
     load_ms: Regex | None = None
+    time_unit: Literal["ms", "s"] = Field(default="ms", description="Unit of the ttft/latency/load numbers read")
 
     @field_validator("text", "tokens", "tok_per_sec", "ttft_ms", "latency_ms", "load_ms")
     @classmethod
@@ -142,21 +161,113 @@ class ServeMode(Strict):
         return argv
 
 
-class EngineProfile(Strict):
+class VersionRange(Strict):
+    """The releases a variant is for: `min_version` ≤ version < `below_version` (either bound may be left out)."""
+
+    min_version: VersionText | None = None
+    below_version: VersionText | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> VersionRange:
+        if self.min_version is None and self.below_version is None:
+            raise ValueError("give min_version, below_version or both")
+        if (
+            self.min_version is not None
+            and self.below_version is not None
+            and version_key(self.min_version) >= version_key(self.below_version)
+        ):
+            raise ValueError(f"min_version {self.min_version} is not below below_version {self.below_version}")
+        return self
+
+    def holds(self, version: str) -> bool:
+        key = version_key(version)
+        if self.min_version is not None and key < version_key(self.min_version):
+            return False
+        return self.below_version is None or key < version_key(self.below_version)
+
+
+class Variant(Strict):
+    """What differs for a range of engine releases; every key given replaces the profile's own."""
+
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
-    description: str = ""
-    formats: list[Format] = Field(min_length=1)
-    version_argv: list[str] | None = None
-    backend_args: dict[Backend, list[str]] = Field(default_factory=dict)
+    when: VersionRange
+    backend_args: dict[Backend, list[str]] | None = None
     run: ProcessMode | None = None
     chat: ProcessMode | None = None
     serve: ServeMode | None = None
 
     @model_validator(mode="after")
-    def _has_a_mode(self) -> EngineProfile:
+    def _changes_something(self) -> Variant:
+        if self.backend_args is None and self.run is None and self.chat is None and self.serve is None:
+            raise ValueError(f"variant {self.name} changes nothing: give backend_args, run, chat or serve")
+        return self
+
+
+class EngineProfile(Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    description: str = ""
+    formats: list[Format] = Field(min_length=1)
+    version_argv: list[str] | None = None
+    version_pattern: Regex | None = Field(
+        default=None, description="Reads the version from version_argv's output (group 1); default: a dotted number"
+    )
+    backend_args: dict[Backend, list[str]] = Field(default_factory=dict)
+    run: ProcessMode | None = None
+    chat: ProcessMode | None = None
+    serve: ServeMode | None = None
+    variants: list[Variant] = Field(
+        default_factory=list,
+        description="Modes that differ by engine release; the first whose `when` holds is used",
+    )
+
+    @field_validator("version_pattern")
+    @classmethod
+    def _version_pattern(cls, value: str | None) -> str | None:
+        return None if value is None else _check_regex(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EngineProfile:
         if self.run is None and self.chat is None and self.serve is None:
             raise ValueError("an engine profile needs at least one of run, chat, serve")
+        if self.variants and not self.version_argv:
+            raise ValueError("variants are chosen by the engine's version: give version_argv")
+        names = [v.name for v in self.variants]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"variants: {', '.join(twice)} named more than once")
         return self
 
     def mode(self, modality: Modality) -> ProcessMode | ServeMode | None:
         return {Modality.RUN: self.run, Modality.CHAT: self.chat, Modality.SERVE: self.serve}[modality]
+
+    def read_version(self, output: str) -> str | None:
+        """The release number in what `version_argv` printed, or None when the pattern does not find one."""
+        found = re.search(self.version_pattern or DEFAULT_VERSION_PATTERN, output)
+        if found is None or found.group(1) is None:
+            return None
+        version = found.group(1)
+        return version if re.fullmatch(r"\d+(\.\d+)*", version) else None
+
+    def variant_for(self, version: str | None) -> Variant | None:
+        if version is None:
+            return None
+        return next((v for v in self.variants if v.when.holds(version)), None)
+
+    def for_version(self, version: str | None) -> EngineProfile:
+        """This profile for one engine release: the first variant that holds applied, no variants left. The
+        description says what was chosen (`aprqa engines` shows it; the argv of each observation proves it)."""
+        if not self.variants:
+            return self
+        variant = self.variant_for(version)
+        if version is None:
+            note = "version unknown: as written"
+        else:
+            note = f"version {version}: " + (f"variant {variant.name}" if variant else "as written")
+        changes: dict[str, object] = {"variants": [], "description": f"{self.description} ({note})".strip()}
+        if variant is not None:
+            changes |= {
+                key: getattr(variant, key)
+                for key in ("backend_args", "run", "chat", "serve")
+                if getattr(variant, key) is not None
+            }
+        return self.model_copy(update=changes)

@@ -112,7 +112,9 @@ class EngineServer:
         result = self.process.result()
         words = f"signal {result.signal}" if result.signal else f"exit code {result.exit_code}"
         tail = result.stderr.decode("utf-8", "replace").strip().splitlines()
-        return words + (f": {tail[-1][:300]}" if tail else "")
+        # The last line that says "error" explains more than a trailing hint ("For more information, try --help").
+        said = next((line for line in reversed(tail) if "error" in line.lower()), tail[-1] if tail else "")
+        return words + (f": {said.strip()[:300]}" if said else "")
 
     def request(self, prompt: str, max_tokens: int, temperature: float, seed: int, timeout_s: float) -> Reply:
         assert self.process is not None

@@ -100,6 +100,21 @@ def _url(url: str) -> Md:
     return Md(quote(url, safe="/:?#&=%@+,;~-._!*$"))
 
 
+def _change(delta: Any) -> Md:
+    """A metric's change in percent, with 🔻 for a flagged regression and 🔺 for a flagged improvement."""
+    if delta.change_pct is None:
+        return Md("—")
+    mark = {"regression": " 🔻", "improvement": " 🔺"}.get(delta.flagged or "", "")
+    return Md(f"{delta.change_pct:+.1f} %{mark}")
+
+
+def _rate(value: tuple[float, float, float] | None) -> Md:
+    if value is None:
+        return Md("—")
+    rate, low, high = value
+    return Md(f"{rate:.0%} ({low:.0%}–{high:.0%})")
+
+
 def _lookup(table: dict[str, str]) -> Any:
     return lambda key: Md(table.get(str(key), escape.inline(str(key))))
 
@@ -129,6 +144,8 @@ def environment() -> Environment:
         axis_max=_axis_max,
         label=_label,
         url=_url,
+        change=_change,
+        rate=_rate,
         outcome_badge=_lookup(OUTCOME_BADGES),
         cell_badge=_lookup(CELL_BADGES),
         status_badge=_lookup(STATUS_BADGES),

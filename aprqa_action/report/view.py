@@ -8,6 +8,7 @@ renders tables of the same size as a 10-scenario one. Only the failure list grow
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -51,6 +52,12 @@ class CellRow:
     @property
     def name(self) -> str:
         return f"{self.format}/{self.backend}/{self.modality}"
+
+    @property
+    def pass_rate(self) -> tuple[float, float, float] | None:
+        """Passed / judged scenarios (attempts, with test_matrix.repeat) and its Wilson 95 % interval."""
+        judged = self.passed + self.failed
+        return None if not judged else (self.passed / judged, *wilson(self.passed, judged))
 
     @property
     def result(self) -> CellResult:
@@ -130,6 +137,7 @@ class ReportView:
     scenario_counts: dict[str, int]  # observation status → count, matrix and profile runs alike
     duration_s: float | None
     profile_runs: int  # profile_ci warmup and measure scenarios, beside the matrix
+    repeated: bool = False  # test_matrix.repeat > 1: cells show a pass rate with its 95 % interval
 
     @property
     def chart(self) -> list[tuple[str, float]]:
@@ -175,6 +183,15 @@ def _perf_row(item: EvidenceItem) -> PerfRow:
         comparator="≥" if unit == "tok/s" else "≤",
         reason=item.reason,
     )
+
+
+def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95 % for z = 1.96): sound for small n and for 0 or n."""
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    center = (p + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return max(0.0, center - half), min(1.0, center + half)
 
 
 def _median(values: list[float]) -> float | None:
@@ -272,4 +289,5 @@ def build_view(evidence: Evidence) -> ReportView:
         scenario_counts=ordered,
         duration_s=duration,
         profile_runs=len(evidence.scenarios) - len(matrix),
+        repeated=any(s.attempt > 0 for s in matrix),
     )

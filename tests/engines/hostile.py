@@ -80,6 +80,19 @@ def bad_bytes() -> None:
     sys.stderr.buffer.write(b"warn: \xc3\x28 invalid \x00 utf-8\n")
 
 
+def flaky() -> None:
+    # Every third call gives no answer: a flaky engine, for test_matrix.repeat.
+    counter = sys.argv[2]
+    with open(counter, "a+") as handle:
+        handle.seek(0)
+        calls = int(handle.read() or 0) + 1
+    with open(counter, "w") as handle:
+        handle.write(str(calls))
+    if calls % 3 == 0:
+        fail()
+    answer()
+
+
 def echo_stdin() -> None:
     answer(sys.stdin.readline().strip())
 
@@ -140,6 +153,7 @@ MODES = {
     "flood": flood,
     "bad-bytes": bad_bytes,
     "echo-stdin": echo_stdin,
+    "flaky": flaky,
 }
 
 if __name__ == "__main__":

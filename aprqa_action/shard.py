@@ -1,0 +1,100 @@
+"""Selecting part of a plan: `--only key=value,…` filters and `--shard i/n`, so GitHub Actions' own job matrix
+can spread a playbook over runners (cpu cells on cpu runners, gpu cells on gpu runners, n jobs each).
+
+Sharding is deterministic and balanced by expected cost: a scenario weighs 2, a serve scenario 3 (a server to
+start), twice that on the gpu backend, 0 when it is skipped anyway. A profile_ci group (the warmup and measure
+runs of one format and backend) stays together in one shard. Units are dealt heaviest first, each to the
+least-loaded shard (ties: the lowest shard), which keeps every shard within one heaviest unit of every other;
+every scenario lands in exactly one shard for any n.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import groupby
+
+from pydantic import Field
+
+from aprqa_action.errors import InputError
+from aprqa_action.records import Record, Scenario
+
+KEYS = ("format", "backend", "modality")
+
+
+class Selection(Record):
+    """Which part of the plan an evidence file holds; `plan_ids` are every scenario id of the whole plan."""
+
+    shard_index: int | None = None  # 1-based
+    shard_count: int | None = None
+    only: dict[str, list[str]] = Field(default_factory=dict)
+    plan_ids: list[str]
+
+    @property
+    def is_part(self) -> bool:
+        return self.shard_count is not None or bool(self.only)
+
+    @property
+    def label(self) -> str:
+        parts = [f"shard {self.shard_index}/{self.shard_count}"] if self.shard_count else []
+        parts += [f"{k}={'|'.join(v)}" for k, v in self.only.items()]
+        return ", ".join(parts) or "everything"
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    found = re.fullmatch(r"(\d+)/(\d+)", text.strip())
+    if not found or not 1 <= int(found.group(1)) <= int(found.group(2)) <= 1000:
+        raise InputError(f"--shard {text!r}: use i/n with 1 ≤ i ≤ n ≤ 1000, e.g. 2/3")
+    return int(found.group(1)), int(found.group(2))
+
+
+def parse_only(text: str) -> dict[str, list[str]]:
+    """`format=gguf,backend=cpu` (a key may repeat: `format=gguf,format=apr`)."""
+    only: dict[str, list[str]] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, _, value = part.partition("=")
+        if key not in KEYS or not value:
+            raise InputError(f"--only {text!r}: use key=value pairs with key one of {', '.join(KEYS)}")
+        only.setdefault(key, []).append(value)
+    return only
+
+
+def weight(scenario: Scenario) -> int:
+    if scenario.skip_reason is not None:
+        return 0
+    return (3 if scenario.modality == "serve" else 2) * (2 if scenario.backend == "gpu" else 1)
+
+
+def units(scenarios: list[Scenario]) -> list[list[Scenario]]:
+    """What sharding deals out: one matrix scenario, or a whole profile_ci group."""
+    dealt: list[list[Scenario]] = []
+    for profile, group in groupby(scenarios, key=lambda s: s.purpose != "matrix" and (s.format, s.backend)):
+        members = list(group)
+        dealt += [members] if profile else [[s] for s in members]
+    return dealt
+
+
+def deal(scenarios: list[Scenario], count: int) -> list[list[Scenario]]:
+    """The n shards' scenarios, each in plan order."""
+    loads = [0] * count
+    owner: dict[str, int] = {}
+    for unit in sorted(units(scenarios), key=lambda u: (-sum(map(weight, u)), u[0].id)):
+        target = min(range(count), key=lambda i: (loads[i], i))
+        loads[target] += sum(map(weight, unit))
+        owner.update((s.id, target) for s in unit)
+    return [[s for s in scenarios if owner[s.id] == i] for i in range(count)]
+
+
+def select(
+    scenarios: list[Scenario], shard: tuple[int, int] | None = None, only: dict[str, list[str]] | None = None
+) -> tuple[list[Scenario], Selection]:
+    only = only or {}
+    chosen = [s for s in scenarios if all(str(getattr(s, key)) in values for key, values in only.items())]
+    if shard is not None:
+        chosen = deal(chosen, shard[1])[shard[0] - 1]
+    selection = Selection(
+        shard_index=shard[0] if shard else None,
+        shard_count=shard[1] if shard else None,
+        only=only,
+        plan_ids=[s.id for s in scenarios],
+    )
+    return chosen, selection

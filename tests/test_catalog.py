@@ -1,0 +1,39 @@
+"""The shipped playbooks by model and tier: aprqa list, --model/--tier."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import aprqa
+
+from aprqa_action.catalog import TIERS, entries
+
+
+def test_every_model_has_every_tier_in_order() -> None:
+    found = [(e.model, e.tier) for e in entries()]
+    models = ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "qwen2.5-coder-3b", "qwen2.5-coder-7b", "qwen2.5-coder-14b"]
+    assert found == [(m, t) for m in models for t in TIERS]
+
+
+def test_list_filters_by_model_and_tier() -> None:
+    done = aprqa("list", "--tier", "mvp")
+    assert done.returncode == 0
+    assert len(done.stdout.splitlines()) == 5 and all(" mvp " in line for line in done.stdout.splitlines())
+    done = aprqa("list", "--model", "qwen2.5-coder-7b")
+    assert [line.split()[1] for line in done.stdout.splitlines()] == list(TIERS)
+
+
+def test_plan_by_model_and_tier(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path)}
+    done = aprqa("plan", "--model", "qwen2.5-coder-7b", "--tier", "mvp", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["playbook"] == "qwen2.5-coder-7b-mvp"
+
+
+def test_unknown_model_tier_or_both_forms_are_usage_errors() -> None:
+    assert "known models: qwen2.5-coder-0.5b" in aprqa("plan", "--model", "llama", "--tier", "mvp").stderr
+    assert aprqa("plan", "--model", "qwen2.5-coder-7b", "--tier", "nightly").returncode == 2
+    both = aprqa("plan", "x.yaml", "--model", "qwen2.5-coder-7b", "--tier", "mvp")
+    assert both.returncode == 2 and "not both" in both.stderr
+    neither = aprqa("plan")
+    assert neither.returncode == 2 and "--model and --tier" in neither.stderr

@@ -1,0 +1,36 @@
+"""Reading an engine's output: JSON objects among log lines, text patterns, units."""
+
+from __future__ import annotations
+
+import pytest
+
+from aprqa_action.engines.output import OutputError, parse_output
+from aprqa_action.engines.profile import JsonOutput, TextOutput
+
+JSON = JsonOutput(format="json", tokens="tokens_generated", tok_per_sec="tok_per_sec")
+
+
+def test_one_line_json_after_log_lines() -> None:
+    parsed = parse_output(JSON, 'loading\n{"text": "4", "tokens_generated": 1, "tok_per_sec": 9.5}\n', "")
+    assert (parsed.text, parsed.tokens, parsed.tok_per_sec) == ("4", 1, 9.5)
+
+
+def test_pretty_json_between_log_lines() -> None:
+    stdout = 'loading model\n{\n  "text": "four",\n  "tokens_generated": 2\n}\ndone in 1s\n'
+    assert parse_output(JSON, stdout, "").text == "four"
+
+
+def test_the_last_object_wins() -> None:
+    assert parse_output(JSON, '{"text": "first"}\n{"text": "last"}\n', "").text == "last"
+
+
+@pytest.mark.parametrize("stdout", ["", "no json here", '{"answer": "4"}', '{"text": 4}', "[1, 2]"])
+def test_unreadable_output_is_an_output_error(stdout: str) -> None:
+    with pytest.raises(OutputError):
+        parse_output(JSON, stdout, "")
+
+
+def test_text_statistics_in_seconds_are_recorded_in_milliseconds() -> None:
+    spec = TextOutput(format="text", text=r"(?s)Output:\n(.*)\nDone", latency_ms=r"in ([0-9.]+)s", time_unit="s")
+    parsed = parse_output(spec, "Output:\nhello\nDone", "took in 1.5s")
+    assert (parsed.text, parsed.latency_ms) == ("hello", 1500.0)

@@ -1,0 +1,126 @@
+"""Format parity: the same prompt at temperature 0 from each format agrees on the first K tokens."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, aprqa, write_playbook
+
+from aprqa_action.errors import InputError
+from aprqa_action.evidence import read_evidence
+from aprqa_action.parity import compare_texts, parity_items, tokens
+from aprqa_action.playbook import load_playbook
+from aprqa_action.records import Observation, Scenario
+
+
+def test_tokens_and_the_first_divergence_by_hand() -> None:
+    assert tokens("The answer is 4.") == ["The", "answer", "is", "4", "."]
+    assert compare_texts("The answer is 4.", "The answer is four.", 8) == (1, 4)
+    assert compare_texts("The answer is 4.", "The answer is 4. Sure", 5) == (0, None)  # only the first K count
+    assert compare_texts("a b c", "a b", 8) == (1, 3)  # one answer ends early
+
+
+def playbook(tmp_path: Path, **parity: object):  # type: ignore[no-untyped-def]
+    return load_playbook(
+        write_playbook(
+            tmp_path / "p.yaml",
+            model={"hf_repo": "a/b", "formats": ["gguf", "safetensors"]},
+            test_matrix={"modalities": ["run"], "backends": ["cpu"], "temperature": 0.0},
+            format_parity=parity,
+        )
+    ).playbook
+
+
+def scenario(fmt: str) -> Scenario:
+    return Scenario(
+        id=f"p:run:cpu:{fmt}:000",
+        index=0,
+        modality="run",
+        backend="cpu",
+        format=fmt,  # type: ignore[arg-type]
+        model_path="/m",
+        prompt="q",
+        prompt_index=0,
+        seed=1,
+        temperature=0.0,
+        max_tokens=8,
+        timeout_ms=1,
+    )
+
+
+def test_items_compare_each_format_with_the_reference(tmp_path: Path) -> None:
+    answers = [
+        Observation(scenario_id="p:run:cpu:gguf:000", status="ok", text="The answer is 4."),
+        Observation(scenario_id="p:run:cpu:safetensors:000", status="ok", text="The answer is four."),
+    ]
+    [item] = parity_items(playbook(tmp_path, first_tokens=8), [scenario("gguf"), scenario("safetensors")], answers)
+    assert (item.gate_id, item.category, item.outcome) == ("F-REGR-PARITY", "REGR", "Falsified")
+    assert (
+        item.reason
+        == "safetensors diverges from gguf at token 4 of the first 8: 'four' vs '4' (1 mismatching, tolerance 0)"
+    )
+    [item] = parity_items(playbook(tmp_path, first_tokens=3), [scenario("gguf"), scenario("safetensors")], answers)
+    assert item.outcome == "Corroborated"
+    [item] = parity_items(playbook(tmp_path, tolerance=1), [scenario("gguf"), scenario("safetensors")], answers)
+    assert item.outcome == "Corroborated"
+    missing = [answers[0], Observation(scenario_id="p:run:cpu:safetensors:000", status="crashed", reason="SIGSEGV")]
+    [item] = parity_items(playbook(tmp_path), [scenario("gguf"), scenario("safetensors")], missing)
+    assert item.outcome == "Skipped" and "safetensors (crashed)" in item.reason
+
+
+@pytest.mark.parametrize(
+    ("model", "matrix", "message"),
+    [
+        ({"hf_repo": "a/b", "formats": ["gguf"]}, {}, "needs at least two"),
+        ({"hf_repo": "a/b", "formats": ["gguf", "apr"]}, {"temperature": 0.7}, "temperature must be 0"),
+    ],
+)
+def test_parity_needs_comparable_runs(tmp_path: Path, model: dict, matrix: dict, message: str) -> None:
+    path = write_playbook(
+        tmp_path / "p.yaml",
+        model=model,
+        test_matrix={"modalities": ["run"], "backends": ["cpu"], **matrix},
+        format_parity={},
+    )
+    with pytest.raises(InputError, match=message):
+        load_playbook(path)
+
+
+@pytest.mark.engine
+def test_a_perturbed_twin_fails_parity_at_the_diverging_token(tmp_path: Path, smollm2: Path) -> None:
+    twin = smollm2.parent
+    assert (twin / "model.safetensors").is_file(), "run `make models` (scripts/make_safetensors_twin.py)"
+    broken = tmp_path / "broken"
+    subprocess.run(
+        [
+            sys.executable,
+            ROOT / "scripts" / "make_safetensors_twin.py",
+            "--gguf",
+            smollm2,
+            "--perturb",
+            "model.layers.0.mlp.down_proj.weight",
+            "--scale",
+            "0",
+            "--out",
+            broken,
+        ],
+        check=True,
+        timeout=600,
+    )
+    (broken / "model.gguf").symlink_to(smollm2)  # side by side, as the sibling lookup expects
+    path = write_playbook(
+        tmp_path / "p.yaml",
+        model={"hf_repo": "a/b", "formats": ["gguf", "safetensors"]},
+        test_matrix={"modalities": ["run"], "backends": ["cpu"], "prompts": ["What is 2+2?"], "max_tokens": 16},
+        format_parity={"first_tokens": 8},
+    )
+    for name, directory in (("good", twin), ("bad", broken)):
+        done = aprqa("run", path, "--model-path", directory / "model.gguf", "--output-dir", tmp_path / name)
+        assert "Traceback" not in done.stderr
+    [good] = [i for i in read_evidence(tmp_path / "good" / "evidence.json").items if i.gate_id == "F-REGR-PARITY"]
+    assert good.outcome == "Corroborated"
+    [bad] = [i for i in read_evidence(tmp_path / "bad" / "evidence.json").items if i.gate_id == "F-REGR-PARITY"]
+    assert bad.outcome == "Falsified" and "safetensors diverges from gguf at token " in bad.reason
