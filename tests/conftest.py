@@ -9,6 +9,8 @@ import psutil
 import pytest
 import yaml
 
+from aprqa_action.records import Scenario
+
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
 HOSTILE = Path(__file__).parent / "engines" / "hostile.py"
@@ -42,6 +44,26 @@ def aprqa(*args: str | Path, env: dict[str, str] | None = None, timeout: float =
         env={**os.environ, **(env or {})},
         cwd=ROOT,
     )
+
+
+def make_scenario(**fields: object) -> Scenario:
+    """A Scenario for unit tests: a run/cpu/gguf scenario of "What is 2+2?" unless `fields` say otherwise."""
+    values: dict[str, object] = {
+        "index": 0,
+        "modality": "run",
+        "backend": "cpu",
+        "format": "gguf",
+        "model_path": "/m/model.gguf",
+        "prompt": "What is 2+2?",
+        "prompt_index": 0,
+        "seed": 1,
+        "temperature": 0.0,
+        "max_tokens": 32,
+        "timeout_ms": 1000,
+    }
+    values.update(fields)
+    values.setdefault("id", f"t:{values['modality']}:{values['backend']}:{values['format']}:{values['index']:03d}")
+    return Scenario.model_validate(values)
 
 
 def write_playbook(path: Path, **overrides: object) -> Path:

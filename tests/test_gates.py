@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import write_playbook
+from conftest import make_scenario, write_playbook
 
 from aprqa_action.gates import gateways, scenario_items
 from aprqa_action.oracles import declared
@@ -26,21 +26,7 @@ def playbook(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def scenario(i: int = 0, purpose: str = "matrix", backend: str = "cpu") -> Scenario:
-    return Scenario(
-        id=f"t:run:{backend}:gguf:{purpose}{i}",
-        index=i,
-        modality="run",
-        backend=backend,
-        format="gguf",
-        model_path="/m.gguf",
-        prompt="What is 2+2?",
-        prompt_index=0,
-        seed=1,
-        temperature=0.0,
-        max_tokens=32,
-        timeout_ms=1000,
-        purpose=purpose,
-    )  # type: ignore[arg-type]
+    return make_scenario(id=f"t:run:{backend}:gguf:{purpose}{i}", index=i, backend=backend, purpose=purpose)
 
 
 def outcomes(playbook, observation: Observation) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]

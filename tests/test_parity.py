@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, aprqa, write_playbook
+from conftest import ROOT, aprqa, make_scenario, write_playbook
 
 from aprqa_action.errors import InputError
 from aprqa_action.evidence import read_evidence
@@ -35,20 +35,7 @@ def playbook(tmp_path: Path, **parity: object):  # type: ignore[no-untyped-def]
 
 
 def scenario(fmt: str) -> Scenario:
-    return Scenario(
-        id=f"p:run:cpu:{fmt}:000",
-        index=0,
-        modality="run",
-        backend="cpu",
-        format=fmt,  # type: ignore[arg-type]
-        model_path="/m",
-        prompt="q",
-        prompt_index=0,
-        seed=1,
-        temperature=0.0,
-        max_tokens=8,
-        timeout_ms=1,
-    )
+    return make_scenario(id=f"p:run:cpu:{fmt}:000", format=fmt, max_tokens=8)
 
 
 def test_items_compare_each_format_with_the_reference(tmp_path: Path) -> None:

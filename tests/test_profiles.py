@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import HOSTILE, ROOT, aprqa, hostile_profile, write_playbook
+from conftest import HOSTILE, ROOT, aprqa, hostile_profile, make_scenario, write_playbook
 
-from aprqa_action.axes import Backend, Format, Modality
+from aprqa_action.axes import Backend
 from aprqa_action.engines import builtin_names, detect_version, load_profile
 from aprqa_action.engines.output import OutputError, Parsed, parse_output
 from aprqa_action.engines.profile import EngineProfile, ProcessMode
@@ -61,20 +61,7 @@ def fake_apr(directory: Path, version: str) -> Path:
 
 
 def scenario(backend: str, modality: str = "serve") -> Scenario:
-    return Scenario(
-        id=f"t:{modality}:{backend}:gguf:000",
-        index=0,
-        modality=Modality(modality),
-        backend=Backend(backend),
-        format=Format.GGUF,
-        model_path="/m/model.gguf",
-        prompt="What is 2+2?",
-        prompt_index=0,
-        seed=7,
-        temperature=0.0,
-        max_tokens=32,
-        timeout_ms=1000,
-    )
+    return make_scenario(modality=modality, backend=backend, seed=7)
 
 
 # --- every built-in ---------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DEMO, ROOT, aprqa, hostile_profile, write_playbook
+from conftest import DEMO, ROOT, aprqa, hostile_profile, make_scenario, write_playbook
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,21 +19,13 @@ from aprqa_action.shard import deal, parse_only, parse_shard, select, units, wei
 
 
 def scenario(i: int, modality: str, backend: str, skipped: bool, purpose: str = "matrix") -> Scenario:
-    return Scenario(
+    return make_scenario(
         id=f"p:{modality}:{backend}:gguf:{i:04d}:{purpose}",
         index=i,
-        modality=modality,  # type: ignore[arg-type]
-        backend=backend,  # type: ignore[arg-type]
-        format="gguf",  # type: ignore[arg-type]
-        model_path="/m",
-        prompt="q",
-        prompt_index=0,
-        seed=1,
-        temperature=0.0,
-        max_tokens=8,
-        timeout_ms=1000,
+        modality=modality,
+        backend=backend,
         skip_reason="no GPU" if skipped else None,
-        purpose=purpose,  # type: ignore[arg-type]
+        purpose=purpose,
     )
 
 

@@ -55,15 +55,15 @@ def _closers(text: str) -> str:
     for line in text.splitlines():
         stripped = line.strip()
         if fence is not None:
-            if stripped.startswith(fence) and not stripped.strip("`"):
+            if stripped.startswith(fence) and not stripped.strip(fence[0]):
                 fence = None
             continue
-        if stripped.startswith("```"):
-            fence = stripped[: len(stripped) - len(stripped.lstrip("`"))]
+        if stripped.startswith(("```", "~~~")):
+            fence = stripped[: len(stripped) - len(stripped.lstrip(stripped[0]))]
             continue
         # Only our own tags start a line: escaped text never contains a literal "<".
         depth += stripped.count("<details>") - stripped.count("</details>")
-    return (f"{fence}\n" if fence else "") + "\n</details>\n" * max(depth, 0)
+    return (f"{fence}\n" if fence else "") + "</details>\n" * max(depth, 0)
 
 
 def cut(text: str, limit: int, note: str, measure: Measure = len) -> str:
@@ -83,6 +83,11 @@ def cut(text: str, limit: int, note: str, measure: Measure = len) -> str:
         while kept > 0 and overflow > 0:
             kept -= 1
             overflow -= measure(lines[kept])
+    if budget > 0 and lines:  # not one whole line fits: keep what fits of the first one
+        head = lines[0]
+        while head and measure(head) > budget:
+            head = head[: len(head) * budget // max(measure(head), 1) or len(head) - 1]
+        return head + note
     while note and measure(note) > limit:
         note = note[:-1]
     return note
