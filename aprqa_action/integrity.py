@@ -14,7 +14,11 @@ from aprqa_action.playbook import ContractTests
 from aprqa_action.records import EvidenceItem
 from aprqa_action.resolve import ResolvedModel
 
-APR_UNKNOWN = "the APR layout is not publicly documented: APR files are checked by the engine only"
+APR_UNKNOWN = (
+    "APR tensor contracts are not checked: the APR v2 container is public (aprender's apr-format crate), but its "
+    "tensor-type byte and compression flag mean different things to aprender's format crate and to its inference "
+    "engine, so APR files are checked by the engine only"
+)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
@@ -19,8 +20,14 @@ def validate_document(model: type[M], document: YamlDocument) -> M:
     try:
         return model.model_validate(document.data)
     except ValidationError as exc:
-        described = [(_describe(model, document, error)) for error in exc.errors()]
+        described = [_printable(_describe(model, document, error)) for error in exc.errors()]
         raise InputError("\n".join(sorted(described, key=_line_order))) from None
+
+
+def _printable(line: str) -> str:
+    """Keys and values come from the user's file: a newline could forge another error line, an ESC drive the
+    terminal. Control characters are shown escaped."""
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: f"\\x{ord(m.group()):02x}", line)
 
 
 def _line_order(line: str) -> tuple[int, int]:

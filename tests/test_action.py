@@ -17,7 +17,7 @@ from github_api_server import HEAD_SHA, PR, REPO, TOKEN, running
 
 ACTION = ROOT / "action.yml"
 WORKFLOWS = sorted(
-    [*ROOT.glob(".github/workflows/*.yml"), *ROOT.glob("examples/workflows/*.yml"), ROOT / "tests/act/e2e.yml"]
+    [*ROOT.glob(".github/workflows/*.yml"), *ROOT.glob("examples/workflows/*.yml"), *ROOT.glob("tests/act/*.yml")]
 )
 ACTIONS = [ACTION, ROOT / "publish" / "action.yml"]
 BIN = Path(sys.executable).parent

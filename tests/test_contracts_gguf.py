@@ -389,3 +389,10 @@ def test_k_quant_schemes(tmp_path: Path) -> None:
         "types Q5_K 6, F32 3, Q6_K 3 do not match the declared quantization — q4_k_m: general.file_type 17 "
         "(MOSTLY_Q5_K_M) names q5_k_m, not q4_k_m; no ≥2-D weight has q4_k_m's type Q4_K or Q5_0"
     )
+
+
+def test_a_huge_block_count_is_reported_without_enumerating_it(tmp_path: Path) -> None:
+    # The fuzzer found a block_count of 2**32 - 1 making I-2 build a set of four billion layers.
+    path = tiny_gguf(tmp_path / "m.gguf", metadata={"block_count": 2**32 - 1})
+    [result] = check_invariants(path, ["I-2"], [])
+    assert result.outcome == "fail" and "is 4294967295, the file has 2 layers (missing [" in result.reason

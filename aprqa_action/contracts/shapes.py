@@ -284,9 +284,11 @@ def check_shapes(model: ModelFile, expected: ExpectedDims | None = None) -> Inva
     layers = dims.values.get("layers")
     if isinstance(layers, int) and layers_found:
         checked += 1
-        if layers_found != set(range(layers)):
-            missing = sorted(set(range(layers)) - layers_found)
-            extra = sorted(layers_found - set(range(layers)))
+        # Only the layers the file has are enumerated: a hostile block_count (2**32) must not build a huge set.
+        extra = sorted(n for n in layers_found if not 0 <= n < layers)
+        complete = len(layers_found) - len(extra) == layers
+        if extra or not complete:
+            missing = [n for n in range(min(layers, max(layers_found, default=0) + 9)) if n not in layers_found]
             parts = [f"missing {missing[:8]}" if missing else "", f"unexpected {extra[:8]}" if extra else ""]
             findings.append(
                 f"{dims.keys['layers']} is {layers}, the file has {len(layers_found)} layers "
