@@ -5,21 +5,30 @@ The composite runs the oracles that apply in a fixed order (garbage, arithmetic,
 the first falsification is the verdict, and every reason is kept.
 
 Definitions (the README repeats them):
-- arithmetic: the first expression in the prompt ("What is 2+2?", "Calculate 7*8", "2+2=", "what's 12
-  divided by 4") is evaluated; the answer passes when any number in the generated text — digits, or a number
-  word from zero to ninety-nine ("four") — is within `tolerance` (absolute) of the result.
+- arithmetic: judges a prompt that asks for a value — "what is / what's / what does / how much is /
+  calculate / compute / evaluate / solve <expr>", or a prompt that is only "<expr>", "<expr>=", "<expr>?";
+  dates, ranges outside such a question ("Name 5-10 animals.") and "1920x1080" are not judged. The answer
+  is the first number marked as one ("= 56", "is 56", "equals", "it's", "Answer:"), else the last number;
+  echoes of an expression and the question's operands do not count, digits win over number words (zero to
+  ninety-nine), only whole numbers count ("3rd" is none). It passes when that number is within `tolerance`
+  of the result; several numbers joined by ",", "or", "/", "to" around it are a hedge and fail.
 - garbage: fails on empty/whitespace-only text, a control character (other than tab, CR, LF), U+FFFD,
   fewer than min(min_unique_chars, ⌈n/2⌉) distinct non-space characters (n = non-space characters), or a
-  repetition ratio above max_repetition_ratio. The repetition ratio is the share of the text's characters
-  that repeat an earlier stretch of at least `min_repeat_chars` characters (a greedy LZ77 parse: at each
-  position take the longest stretch that already occurred, overlaps allowed).
+  repetition ratio above max_repetition_ratio. The repetition ratio is the share of the text's tokens
+  (words; single characters of CJK, kana, Thai; runs of ≤ 4 other non-space characters) that repeat an
+  earlier run of at least `min_repeat_tokens` tokens (a greedy LZ77 parse over tokens: at each position
+  take the longest run that already occurred, overlaps allowed). Whitespace does not count, so indentation
+  and short recurring phrases of code ("self.items") are not repetition; a loop is.
 - code_syntax: applies when the prompt names one of the configured languages, starts like Python code
   ("def ", "class ", "import "), or the answer has a fence tagged with one; the code is the first fenced
-  block (an unclosed fence runs to the end) or else the whole answer. Python is parsed with `ast` (as the
-  answer alone, then as prompt + answer for completion-style prompts); other languages by the checker
-  declared for them (argv with "{file}", exit 0 = valid), else not judged.
+  block (an unclosed fence runs to the end); without one, Python is the whole answer if it parses, else
+  every run of lines starting at a code-looking line (def, class, import, from … import, @decorator) taken
+  as long as it parses — the rest is prose. Python is parsed with `ast` (also prompt + answer for
+  completion prompts like "def f(n):"); other languages by the checker declared for them (argv with
+  "{file}", exit 0 = valid), else not judged. An answer cut off at max_tokens whose code does not parse
+  is not judged (unless its code is a closed fenced block).
 - golden: the prompt's expected_prefix (after leading whitespace), must_contain, must_not_contain
-  (case-sensitive substrings).
+  (case-sensitive substrings) — whenever the prompt declares any, whatever its `oracles:` list says.
 """
 
 from __future__ import annotations
@@ -29,10 +38,11 @@ import math
 import operator
 import re
 import tempfile
+import textwrap
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from aprqa_action.engines.process import run_process
 from aprqa_action.playbook import (
@@ -64,17 +74,26 @@ def _excerpt(text: str, start: int = 0) -> str:
 # ---------------------------------------------------------------- arithmetic
 
 _NUMBER = r"-?\d+(?:\.\d+)?"
-_OP = r"[-+*/x]"
-_EXPRESSION = re.compile(rf"{_NUMBER}(?:\s*{_OP}\s*{_NUMBER})+")
+# 'x' multiplies only between spaces ("7 x 8"): "1920x1080" is a resolution, not a question
+_OP = r"(?:\s*[-+*/]\s*|\s+x\s+)"
+_EXPRESSION = re.compile(rf"(?<![\w.]){_NUMBER}(?:{_OP}{_NUMBER})+(?!\w|\.\d)")
+_DATE = re.compile(r"\d{4}[-/]\d{1,2}[-/]\d{1,2}|\d{1,2}[-/]\d{1,2}[-/]\d{4}")
+# a question that asks for the value of the expression right after it ("What is 2+2?", "Calculate: 7*8")
+_ASKS = re.compile(
+    r"(?:\bwhat\s+is|\bwhat's|\bwhats|\bwhat\s+does|\bhow\s+much\s+is|\bcalculate|\bcompute|\bevaluate|\bsolve)"
+    r"\s*:?\s*(?:the\s+(?:value|result)\s+of\s+)?\Z"
+)
+_ONLY_ASKS = re.compile(r"\s*(?:=\s*\??|\?)?\s*")  # what may follow a prompt that is just the expression: "2+2="
 _WORD_OPERATORS = [
-    (r"\bmultiplied\s+by\b", "*"),
-    (r"\bdivided\s+by\b", "/"),
-    (r"\btimes\b", "*"),
-    (r"\bplus\b", "+"),
-    (r"\bminus\b", "-"),
-    ("×", "*"),
-    ("÷", "/"),
+    (r"\bmultiplied\s+by\b", " * "),
+    (r"\bdivided\s+by\b", " / "),
+    (r"\btimes\b", " * "),
+    (r"\bplus\b", " + "),
+    (r"\bminus\b", " - "),
+    ("×", " * "),
+    ("÷", " / "),
     ("−", "-"),
+    ("’", "'"),
 ]
 _UNITS = [
     "zero",
@@ -99,24 +118,49 @@ _UNITS = [
     "nineteen",
 ]
 _TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-_WORD_NUMBERS = {word: i for i, word in enumerate(_UNITS)}
-for _t, _tens in enumerate(_TENS):
-    _WORD_NUMBERS[_tens] = 20 + 10 * _t
-    for _u in range(1, 10):
-        _WORD_NUMBERS[f"{_tens}-{_UNITS[_u]}"] = 20 + 10 * _t + _u
-_NUMBER_IN_TEXT = re.compile(
-    r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w])|(?<![\w.])-?\d+(?:\.\d+)?|\b[a-z]+(?:-[a-z]+)?\b"
+_WORD_NUMBER = re.compile(
+    rf"\b(?:(?P<tens>{'|'.join(_TENS)})(?:[-\s](?P<unit>{'|'.join(_UNITS[1:10])}))?|(?P<small>{'|'.join(_UNITS)}))\b"
 )
+# whole numbers only: not part of "3rd", "x4" or "v1.2"; a '-' is a sign unless it follows a digit ("3-5")
+_DIGIT_NUMBER = re.compile(r"(?:(?<![\w)\]])-)?(?<![\w.])\d+(?:\.\d+)?(?!\w|\.\d)")
+_FILLER = (
+    r"(?:[\s*_`$\\(\[{:]"
+    r"|\b(?:just|simply|exactly|then|therefore|thus|so|now|indeed|clearly|approximately|about|roughly|around)\b)*"
+)
+# what marks the number after it as the answer: "= 56", "is 56", "equals 56", "it's 3", "Answer: 4"
+_MARKED = re.compile(
+    rf"(?:=|≈|\bis|\bequals|\bequal\s+to|\bgives|\bget|\bmakes|\bbe|'s|\banswer\s*:|\bresult\s*:){_FILLER}\Z"
+)
+# what joins the numbers of a hedge: "54, 55, 56 or 57", "56/57", "5 to 6"
+_HEDGE = re.compile(r"\s*(?:,\s*(?:or\s+|and\s+)?|or|/|to|–|—)\s*")
 _OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 
 
-def find_expression(prompt: str) -> str | None:
-    """The first arithmetic expression in a natural-language prompt, in Python syntax."""
-    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", prompt.lower())  # 1,000 → 1000
+def _normalize(text: str) -> str:
+    """Lower case, the operators written as words or signs in Python syntax, 1,000 as 1000. Lengths change."""
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text.lower())
     for pattern, symbol in _WORD_OPERATORS:
-        text = re.sub(pattern, f" {symbol} ", text)
-    found = _EXPRESSION.search(text)
-    return re.sub(r"\s+", "", found.group(0)).replace("x", "*") if found else None
+        text = re.sub(pattern, symbol, text)
+    return text
+
+
+def find_expression(prompt: str) -> str | None:
+    """The expression a prompt asks to evaluate, in Python syntax, or None when it asks no arithmetic.
+
+    Judged: "what is / what's / what does / how much is / calculate / compute / evaluate / solve <expr>"
+    (optionally "the value/result of <expr>"), or a prompt that is only "<expr>", "<expr>=" or "<expr>?".
+    Not judged: an expression anywhere else ("Name 5-10 animals."), a date (2024-01-15, 15/01/2024) and
+    "1920x1080" ('x' multiplies only between spaces)."""
+    text = _normalize(prompt)
+    for found in _EXPRESSION.finditer(text):
+        compact = re.sub(r"\s+", "", found.group(0))
+        if _DATE.fullmatch(compact):
+            continue
+        asked = _ASKS.search(text[: found.start()])
+        alone = not text[: found.start()].strip() and _ONLY_ASKS.fullmatch(text[found.end() :])
+        if asked or alone:
+            return compact.replace("x", "*")
+    return None
 
 
 def evaluate(expression: str) -> float:
@@ -132,63 +176,126 @@ def evaluate(expression: str) -> float:
     return walk(ast.parse(expression, mode="eval").body)
 
 
-def numbers_in(text: str) -> list[float]:
+@dataclass(frozen=True)
+class _Number:
+    start: int
+    end: int
+    value: float
+
+
+def _numbers(text: str, words: bool) -> list[_Number]:
+    """Whole numbers in normalized text: digits (-2 and 2.5 included), or number words zero–ninety-nine."""
+    if not words:
+        return [_Number(m.start(), m.end(), float(m.group(0))) for m in _DIGIT_NUMBER.finditer(text)]
     found = []
-    for match in _NUMBER_IN_TEXT.finditer(text.lower()):
-        token = match.group(0)
-        if token in _WORD_NUMBERS:
-            found.append(float(_WORD_NUMBERS[token]))
-        elif token[0].isdigit() or token[0] == "-":
-            found.append(float(token.replace(",", "")))
+    for m in _WORD_NUMBER.finditer(text):
+        if m.group("small"):
+            value = _UNITS.index(m.group("small"))
+        else:
+            value = 20 + 10 * _TENS.index(m.group("tens")) + (_UNITS.index(m.group("unit")) if m.group("unit") else 0)
+        found.append(_Number(m.start(), m.end(), float(value)))
     return found
+
+
+def numbers_in(text: str) -> list[float]:
+    """Every whole number in the text, digits and number words, in order."""
+    text = _normalize(text)
+    return [n.value for n in sorted(_numbers(text, words=False) + _numbers(text, words=True), key=lambda n: n.start)]
 
 
 def _fmt(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
+def _answer(text: str, expression: str, expected: float, tolerance: float) -> tuple[list[float], str]:
+    """The number(s) the text gives as its answer, and how they were chosen.
+
+    Numbers inside an arithmetic expression of the text (an echo: "7*8 = 56" keeps 56) and numbers equal
+    to an operand of the question (other than the expected result) are not answers. Digits win over number
+    words (words count only in an answer without digits). The answer is the first number marked as one
+    ("= 56", "is 56", "equals 56", "it's 3", "Answer: 56"), else the last number — together with the
+    numbers joined to it by ",", "or", "/", "to" (a hedge: "54, 55, 56 or 57")."""
+    norm = _normalize(text)
+    echoes = [m.span() for m in _EXPRESSION.finditer(norm)]
+    operands = [n.value for n in _numbers(expression, words=False)]
+
+    def answer_like(n: _Number) -> bool:
+        inside = any(a <= n.start < b for a, b in echoes)
+        operand = any(n.value == o for o in operands) and abs(n.value - expected) > tolerance
+        return not inside and not operand
+
+    candidates = [n for n in _numbers(norm, words=False) if answer_like(n)]
+    if not candidates:
+        candidates = [n for n in _numbers(norm, words=True) if answer_like(n)]
+    if not candidates:
+        return [], "none"
+    marked = [i for i, n in enumerate(candidates) if _MARKED.search(norm[max(0, n.start - 80) : n.start])]
+    first = last = marked[0] if marked else len(candidates) - 1
+    while first > 0 and _HEDGE.fullmatch(norm[candidates[first - 1].end : candidates[first].start]):
+        first -= 1
+    while last + 1 < len(candidates) and _HEDGE.fullmatch(norm[candidates[last].end : candidates[last + 1].start]):
+        last += 1
+    distinct: list[float] = []
+    for n in candidates[first : last + 1]:
+        if all(abs(n.value - d) > tolerance for d in distinct):
+            distinct.append(n.value)
+    return distinct, "marked" if marked else "last"
+
+
 def arithmetic(prompt: PromptSpec, text: str, config: ArithmeticOracle) -> Judgement:
     expression = find_expression(prompt.prompt)
     if expression is None:
-        return Judgement("arithmetic", "not_judged", "the prompt has no arithmetic expression")
+        return Judgement("arithmetic", "not_judged", "the prompt asks no arithmetic question")
     try:
         expected = evaluate(expression)
     except (ValueError, ZeroDivisionError, SyntaxError) as exc:
         return Judgement("arithmetic", "not_judged", f"cannot evaluate {expression}: {exc}")
-    seen = numbers_in(text)
-    if any(abs(n - expected) <= config.tolerance for n in seen):
+    wanted = f"expected {_fmt(expected)} ({expression}, ±{config.tolerance})"
+    values, _ = _answer(text, expression, expected, config.tolerance)
+    if not values:
+        why = f"{wanted}; the answer has no number of its own (echoes of the question do not count)"
+        return Judgement("arithmetic", "fail", why, _excerpt(text))
+    if len(values) > 1:
+        why = f"{wanted}; the answer hedges between {', '.join(_fmt(v) for v in values)}"
+        return Judgement("arithmetic", "fail", why, _excerpt(text))
+    if abs(values[0] - expected) <= config.tolerance:
         return Judgement("arithmetic", "pass", f"{expression} = {_fmt(expected)} found in the answer")
-    listed = ", ".join(_fmt(n) for n in seen[:10]) or "none"
-    return Judgement(
-        "arithmetic",
-        "fail",
-        f"expected {_fmt(expected)} ({expression}, ±{config.tolerance}) in the answer; its numbers: {listed}",
-        _excerpt(text),
-    )
+    return Judgement("arithmetic", "fail", f"{wanted}; the answer says {_fmt(values[0])}", _excerpt(text))
 
 
 # ---------------------------------------------------------------- garbage
 
+# scripts written without spaces: each character is a token, so a loop in them is seen
+_UNSPACED = "\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_TOKEN = re.compile(rf"[{_UNSPACED}]|(?:(?![{_UNSPACED}])\w)+|[^\w\s]{{1,4}}")
 
-def repetition(text: str, min_len: int) -> tuple[float, int, int]:
-    """(ratio, start, length) of the greedy LZ77 parse: the share of characters that repeat an earlier
-    stretch of ≥ min_len characters, and the longest such repeat."""
-    n = len(text)
+
+class Repetition(NamedTuple):
+    ratio: float  # repeated tokens / tokens
+    repeated: int
+    tokens: int
+    start: int  # the longest repeat, in characters of the text
+    length: int
+
+
+def _lz77(seq: str, min_len: int) -> tuple[int, int, int]:
+    """Greedy LZ77 parse of seq: (items covered by repeats of ≥ min_len items, start, length of the longest)."""
+    n = len(seq)
     covered = best_start = best_len = 0
     i = 1
     while i < n:
-        if i + min_len > n or text.find(text[i : i + min_len], 0, i + min_len - 1) == -1:
+        if i + min_len > n or seq.find(seq[i : i + min_len], 0, i + min_len - 1) == -1:
             i += 1
             continue
         # matches are monotone in length: double, then bisect, for the longest earlier occurrence
         good, step = min_len, min_len
-        while i + good + step <= n and text.find(text[i : i + good + step], 0, i + good + step - 1) != -1:
+        while i + good + step <= n and seq.find(seq[i : i + good + step], 0, i + good + step - 1) != -1:
             good += step
             step *= 2
         low, high = good, min(n - i, good + step)
         while low < high:
             mid = (low + high + 1) // 2
-            if text.find(text[i : i + mid], 0, i + mid - 1) != -1:
+            if seq.find(seq[i : i + mid], 0, i + mid - 1) != -1:
                 low = mid
             else:
                 high = mid - 1
@@ -196,7 +303,27 @@ def repetition(text: str, min_len: int) -> tuple[float, int, int]:
         if low > best_len:
             best_start, best_len = i, low
         i += low
-    return (covered / n if n else 0.0), best_start, best_len
+    return covered, best_start, best_len
+
+
+def tokens(text: str) -> list[re.Match[str]]:
+    """Words (runs of letters, digits, _), single characters of unspaced scripts (CJK, kana, Thai), and
+    runs of up to 4 other non-space characters ("<|", "):", "..."). Whitespace separates and is dropped."""
+    return list(_TOKEN.finditer(text))
+
+
+def repetition(text: str, min_tokens: int) -> Repetition:
+    """The share of the text's tokens that repeat an earlier run of ≥ min_tokens tokens (greedy LZ77 over
+    tokens, overlaps allowed), and the longest such repeat in characters."""
+    found = tokens(text)
+    ids: dict[str, int] = {}
+    # one character per distinct token, so str.find does the matching
+    seq = "".join(chr(0x10000 + ids.setdefault(m.group(0), len(ids))) for m in found)
+    covered, start, length = _lz77(seq, min_tokens)
+    if not length:
+        return Repetition(0.0, 0, len(found), 0, 0)
+    first, last = found[start].start(), found[start + length - 1].end()
+    return Repetition(covered / len(found), covered, len(found), first, last - first)
 
 
 def garbage(text: str, config: GarbageOracle) -> Judgement:
@@ -219,22 +346,26 @@ def garbage(text: str, config: GarbageOracle) -> Judgement:
             f"{config.min_unique_chars})",
             _excerpt(text),
         )
-    ratio, start, length = repetition(text, config.min_repeat_chars)
-    if ratio > config.max_repetition_ratio:
+    rep = repetition(text, config.min_repeat_tokens)
+    if rep.ratio > config.max_repetition_ratio:
         return Judgement(
             "garbage",
             "fail",
-            f"repetition ratio {ratio:.2f} > max_repetition_ratio {config.max_repetition_ratio}: "
-            f"{length} characters repeat from offset {start}",
+            f"repetition ratio {rep.ratio:.2f} > max_repetition_ratio {config.max_repetition_ratio}: "
+            f"{rep.repeated} of {rep.tokens} tokens repeat earlier text (the longest repeat: {rep.length} "
+            f"characters from offset {rep.start})",
             _excerpt(text),
         )
-    return Judgement("garbage", "pass", f"not garbage (repetition ratio {ratio:.2f}, {distinct} distinct characters)")
+    return Judgement(
+        "garbage", "pass", f"not garbage (repetition ratio {rep.ratio:.2f}, {distinct} distinct characters)"
+    )
 
 
 # ---------------------------------------------------------------- code_syntax
 
-_FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
-_PY_START = re.compile(r"^\s*(def |class |import |from \w+ import |async def )")
+_FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(```|\Z)", re.DOTALL)
+# a line that starts Python code; prose rarely starts this way, so it is where a run of code may begin
+_PY_START = re.compile(r"^[ \t]*(def |class |import |from [\w.]+ import |async def |@\w)")
 _ALIASES = {
     "py": "python",
     "python3": "python",
@@ -259,35 +390,91 @@ def _language(prompt: str, text: str, languages: list[str]) -> str | None:
     return None
 
 
-def extract_code(text: str, language: str) -> str:
-    blocks = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(text)]
-    for tag, body in blocks:
+def extract_code(text: str, language: str) -> tuple[str, bool] | None:
+    """The first fenced block tagged `language`, else the first untagged one, with whether its fence is
+    closed (an unclosed fence runs to the end); None without such a block."""
+    blocks = [(m.group(1).lower(), m.group(2), bool(m.group(3))) for m in _FENCE.finditer(text)]
+    for tag, body, closed in blocks:
         if _ALIASES.get(tag, tag) == language:
-            return body
-    for tag, body in blocks:
+            return body, closed
+    for tag, body, closed in blocks:
         if not tag:
-            return body
-    return text
+            return body, closed
+    return None
 
 
-def code_syntax(prompt: PromptSpec, text: str, config: CodeSyntaxOracle) -> Judgement:
-    language = _language(prompt.prompt, text, config.languages)
-    if language is None:
-        return Judgement("code_syntax", "not_judged", f"no code in {', '.join(config.languages)} was asked for")
-    code = extract_code(text, language)
-    if language == "python":
-        try:
-            ast.parse(code)
-        except SyntaxError as first:
-            try:  # a completion-style prompt ("def fibonacci(n):") is continued by the answer
-                ast.parse(prompt.prompt + code)
-            except SyntaxError:
-                where = f"line {first.lineno}" if first.lineno else "somewhere"
-                return Judgement("code_syntax", "fail", f"python does not parse: {first.msg} ({where})", _excerpt(code))
+def _syntax_error(code: str) -> SyntaxError | None:
+    try:
+        ast.parse(code)
+    except SyntaxError as exc:
+        return exc
+    except (ValueError, RecursionError, MemoryError) as exc:  # a NUL byte; nesting too deep for the parser
+        return SyntaxError(str(exc) or type(exc).__name__)
+    return None
+
+
+def python_runs(text: str) -> tuple[list[tuple[int, int]], tuple[int, SyntaxError] | None]:
+    """The code in a mixed answer: from each line that starts like Python code (def, class, import, from …
+    import, async def, @decorator), the longest run of lines that parses (dedented); lines outside the runs
+    are prose. Returns the runs as [first, end) line indexes, and the first start line from which nothing
+    parses with its error (then the runs found before it)."""
+    lines = text.splitlines(keepends=True)
+    runs: list[tuple[int, int]] = []
+    i = 0
+    while i < len(lines):
+        if not _PY_START.match(lines[i]):
+            i += 1
+            continue
+        end, first_error = len(lines), None
+        while end > i:
+            error = _syntax_error(textwrap.dedent("".join(lines[i:end])))
+            if error is None:
+                break
+            first_error = first_error or error
+            # a prefix that still holds the line of the error fails on it too: skip those
+            end = min(end - 1, i + error.lineno - 1) if error.lineno and error.lineno >= 1 else end - 1
+        if end <= i:
+            assert first_error is not None
+            return runs, (i, first_error)
+        runs.append((i, end))
+        i = end
+    return runs, None
+
+
+def _python(prompt: str, text: str, fenced: tuple[str, bool] | None) -> Judgement:
+    completion = bool(_PY_START.match(prompt))  # "def fibonacci(n):" is continued by the answer
+    if fenced is not None:
+        code = fenced[0]
+        first = _syntax_error(code)
+        if first is None or (completion and _syntax_error(prompt + code) is None):
+            return Judgement("code_syntax", "pass", "python parses")
+        where = f"line {first.lineno} of the fenced block" if first.lineno else "in the fenced block"
+        return Judgement("code_syntax", "fail", f"python does not parse: {first.msg} ({where})", _excerpt(code))
+    if _syntax_error(text) is None or (completion and _syntax_error(prompt + text) is None):
         return Judgement("code_syntax", "pass", "python parses")
-    checker = config.checkers.get(language)
-    if checker is None:
-        return Judgement("code_syntax", "not_judged", f"no checker declared for {language}")
+    runs, broken = python_runs(text)
+    lines_of = "the answer"
+    if completion and (broken is not None or not runs):
+        with_prompt = python_runs(prompt + text)
+        if with_prompt[0] and with_prompt[1] is None:
+            runs, broken, lines_of = *with_prompt, "prompt + answer"
+    if broken is not None:
+        line, error = broken
+        where = f"line {line + error.lineno}" if error.lineno else f"from line {line + 1}"
+        lines = text.splitlines(keepends=True)
+        return Judgement(
+            "code_syntax",
+            "fail",
+            f"python does not parse: {error.msg} ({where} of the answer)",
+            _excerpt(text, len("".join(lines[:line]))),
+        )
+    if not runs:
+        return Judgement("code_syntax", "fail", "no python code in the answer", _excerpt(text))
+    shown = ", ".join(f"{a + 1}–{b}" if b > a + 1 else f"{a + 1}" for a, b in runs)
+    return Judgement("code_syntax", "pass", f"python parses (lines {shown} of {lines_of}; the rest is prose)")
+
+
+def _checked(language: str, code: str, checker: list[str]) -> Judgement:
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / f"answer.{language}"
         source.write_text(code)
@@ -297,6 +484,26 @@ def code_syntax(prompt: PromptSpec, text: str, config: CodeSyntaxOracle) -> Judg
     detail = (result.stderr or result.stdout).decode("utf-8", "replace").strip().splitlines()
     why = result.spawn_error or (detail[0][:200] if detail else f"exit code {result.exit_code}")
     return Judgement("code_syntax", "fail", f"{language} rejected by {checker[0]}: {why}", _excerpt(code))
+
+
+def code_syntax(prompt: PromptSpec, text: str, config: CodeSyntaxOracle, *, truncated: bool = False) -> Judgement:
+    """`truncated`: the engine stopped at max_tokens, so code that does not parse may only be cut off — not
+    judged, unless it is a closed fenced block."""
+    language = _language(prompt.prompt, text, config.languages)
+    if language is None:
+        return Judgement("code_syntax", "not_judged", f"no code in {', '.join(config.languages)} was asked for")
+    fenced = extract_code(text, language)
+    if language == "python":
+        judged = _python(prompt.prompt, text, fenced)
+    else:
+        checker = config.checkers.get(language)
+        if checker is None:
+            return Judgement("code_syntax", "not_judged", f"no checker declared for {language}")
+        judged = _checked(language, fenced[0] if fenced is not None else text, checker)
+    if judged.verdict == "fail" and truncated and not (fenced is not None and fenced[1]):
+        reason = f"the answer was cut off at max_tokens, so its code may be incomplete ({judged.reason})"
+        return Judgement("code_syntax", "not_judged", reason, judged.excerpt)
+    return judged
 
 
 # ---------------------------------------------------------------- golden
@@ -328,8 +535,11 @@ class OracleSet:
     code_syntax: CodeSyntaxOracle | None = None
 
 
-def composite(prompt: PromptSpec, text: str, oracles: OracleSet) -> list[Judgement]:
-    """Every applicable oracle's judgement, in order; the caller takes the first "fail" as the verdict."""
+def composite(prompt: PromptSpec, text: str, oracles: OracleSet, *, truncated: bool = False) -> list[Judgement]:
+    """Every applicable oracle's judgement, in order; the caller takes the first "fail" as the verdict.
+    A prompt's `oracles:` selects among arithmetic, garbage and code_syntax; its golden expectations
+    (expected_prefix, must_contain, must_not_contain) are checked whenever it declares any.
+    `truncated`: the engine stopped at max_tokens (see code_syntax)."""
     chosen = set(prompt.oracles) if prompt.oracles is not None else None
 
     def wanted(name: str) -> bool:
@@ -341,9 +551,9 @@ def composite(prompt: PromptSpec, text: str, oracles: OracleSet) -> list[Judgeme
     if oracles.arithmetic is not None and wanted("arithmetic"):
         judgements.append(arithmetic(prompt, text, oracles.arithmetic))
     if oracles.code_syntax is not None and wanted("code_syntax"):
-        judgements.append(code_syntax(prompt, text, oracles.code_syntax))
-    if wanted("golden"):
-        judgements.append(golden(prompt, text))
+        judgements.append(code_syntax(prompt, text, oracles.code_syntax, truncated=truncated))
+    # a declared expectation is always enforced: leaving golden out of `oracles:` must not silence it
+    judgements.append(golden(prompt, text))
     return [j for j in judgements if j.verdict != "not_judged"]
 
 

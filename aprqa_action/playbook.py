@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from dataclasses import dataclass
@@ -13,14 +14,16 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    field_validator,
     model_validator,
 )
 
 from aprqa_action.axes import Backend, Format, Modality
+from aprqa_action.engines import builtin_names
 from aprqa_action.engines.profile import EngineProfile
 from aprqa_action.errors import InputError
 from aprqa_action.strict import Strict
-from aprqa_action.validation import validate_document
+from aprqa_action.validation import AtKey, validate_document
 from aprqa_action.yaml_source import load_yaml
 
 SizeCategory = Literal["tiny", "small", "medium", "large", "xlarge"]
@@ -104,7 +107,9 @@ class TestMatrix(Strict):
     @model_validator(mode="after")
     def _min_pass_fits(self) -> TestMatrix:
         if self.repeat_min_pass is not None and self.repeat_min_pass > self.repeat:
-            raise ValueError(f"repeat_min_pass {self.repeat_min_pass} is more than repeat {self.repeat}")
+            raise AtKey(
+                ("repeat_min_pass",), f"repeat_min_pass {self.repeat_min_pass} is more than repeat {self.repeat}"
+            )
         return self
 
     @property
@@ -125,7 +130,10 @@ class ArithmeticOracle(Strict):
 class GarbageOracle(Strict):
     max_repetition_ratio: float = Field(default=0.3, gt=0, le=1)
     min_unique_chars: int = Field(default=10, ge=0)
-    min_repeat_chars: int = Field(default=8, ge=2, description="Shortest stretch that counts as a repeat")
+    # tokens, not characters: code repeats short phrases ("self.items", indentation) without looping
+    min_repeat_tokens: int = Field(
+        default=12, ge=2, description="Shortest run of tokens (words, punctuation) that counts as a repeat"
+    )
 
 
 class CodeSyntaxOracle(Strict):
@@ -242,13 +250,15 @@ class Playbook(Strict):
         types = [o.type for o in self.oracles]
         twice = sorted({t for t in types if types.count(t) > 1})
         if twice:
-            raise ValueError(f"oracles: {', '.join(twice)} declared more than once")
+            again = next(i for i, t in enumerate(types) if t in types[:i])
+            raise AtKey(("oracles", again, "type"), f"oracles: {', '.join(twice)} declared more than once")
         declared = set(types) or {"garbage"}
         for i, prompt in enumerate(self.test_matrix.prompt_specs):
-            for name in prompt.oracles or []:
+            for j, name in enumerate(prompt.oracles or []):
                 if name not in declared and name != "golden":
-                    raise ValueError(
-                        f"test_matrix.prompts[{i}] asks for the {name} oracle, which `oracles` does not declare"
+                    raise AtKey(
+                        ("test_matrix", "prompts", i, "oracles", j),
+                        f"test_matrix.prompts[{i}] asks for the {name} oracle, which `oracles` does not declare",
                     )
         return self
 
@@ -258,15 +268,51 @@ class Playbook(Strict):
         if parity is None:
             return self
         if len(self.model.formats) < 2:
-            raise ValueError("format_parity compares formats: model.formats needs at least two")
+            raise AtKey(("model", "formats"), "format_parity compares formats: model.formats needs at least two")
         if parity.reference is not None and parity.reference not in self.model.formats:
-            raise ValueError(f"format_parity.reference {parity.reference} is not in model.formats")
+            raise AtKey(
+                ("format_parity", "reference"), f"format_parity.reference {parity.reference} is not in model.formats"
+            )
         if self.test_matrix.temperature != 0:
-            raise ValueError("format_parity compares greedy answers: test_matrix.temperature must be 0")
+            raise AtKey(
+                ("test_matrix", "temperature"),
+                "format_parity compares greedy answers: test_matrix.temperature must be 0",
+            )
         missing = [m for m in parity.modalities if m not in self.test_matrix.modalities]
         if missing:
-            raise ValueError(f"format_parity.modalities {', '.join(missing)} not in test_matrix.modalities")
+            raise AtKey(
+                ("format_parity", "modalities", parity.modalities.index(missing[0])),
+                f"format_parity.modalities {', '.join(missing)} not in test_matrix.modalities",
+            )
         return self
+
+    @model_validator(mode="after")
+    def _profile_formats_are_declared(self) -> Playbook:
+        # profile_ci measures files the matrix resolves: a format outside model.formats has no file to run
+        listed = self.profile_ci.formats if self.profile_ci is not None else None
+        for i, fmt in enumerate(listed or []):
+            if fmt not in self.model.formats:
+                raise AtKey(
+                    ("profile_ci", "formats", i),
+                    f"profile_ci.formats {fmt} is not in model.formats ({', '.join(self.model.formats)})",
+                )
+        return self
+
+    @field_validator("engine")
+    @classmethod
+    def _engine_is_known(cls, engine: str | EngineProfile) -> str | EngineProfile:
+        # the same names load_profile accepts: a built-in, or a path to a profile file
+        if not isinstance(engine, str) or engine.endswith((".yaml", ".yml")) or "/" in engine:
+            return engine
+        known = builtin_names()
+        if engine not in known:
+            close = difflib.get_close_matches(engine, known, n=1, cutoff=0.5)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"unknown engine profile {engine!r}{hint}; known: {', '.join(known)}, "
+                "or a profile file (*.yaml) or an inline profile"
+            )
+        return engine
 
     @property
     def timeout_ms(self) -> int:
