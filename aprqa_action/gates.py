@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from aprqa_action.axes import Format
+from aprqa_action.integrity import verified
 from aprqa_action.oracles import OracleSet, composite, declared
 from aprqa_action.parity import parity_items
 from aprqa_action.performance import perf_items
@@ -59,7 +60,7 @@ def integrity_items(models: dict[Format, ResolvedModel], problems: dict[Format, 
                     "G0-INTEGRITY",
                     "COMP",
                     "Corroborated",
-                    f"{model.path}: header parses, bytes where it says (I-5)",
+                    f"{model.path}: {verified(fmt)}",
                     subject=fmt,
                     cell=str(fmt),
                 )
@@ -91,7 +92,9 @@ def scenario_items(playbook: Playbook, scenario: Scenario, seen: Observation, or
     metrics = {k: v for k, v in (("tokens", seen.tokens), ("tok_per_sec", seen.tok_per_sec)) if v is not None}
     items.append(_item("G2-INFERENCE", "COMP", "Corroborated", "non-empty output", s, metrics=metrics))
     prompt = playbook.test_matrix.prompt_specs[s.prompt_index]
-    for judgement in composite(prompt, text, oracles):
+    # an answer that used every allowed token may be cut off mid-code: code_syntax does not judge that
+    truncated = seen.tokens is not None and seen.tokens >= s.max_tokens
+    for judgement in composite(prompt, text, oracles, truncated=truncated):
         gate = ORACLE_GATES[judgement.oracle]
         outcome: Outcome = "Corroborated" if judgement.verdict == "pass" else "Falsified"
         items.append(_item(gate, "QUAL", outcome, judgement.reason, s, excerpt=judgement.excerpt))
@@ -144,7 +147,7 @@ def gateways(
     elif part and not loaded:
         result.append(Gateway(id="G1", name="load", passed=True, reason="nothing executed in this part of the plan"))
     elif not loaded:
-        result.append(Gateway(id="G1", name="load", passed=False, reason="no scenario was executed"))
+        result.append(Gateway(id="G1", name="load", passed=False, reason=_nothing_loaded(items)))
     else:
         result.append(
             Gateway(id="G1", name="load", passed=True, reason=f"the model loaded in {len(loaded)} scenario(s)")
@@ -158,7 +161,9 @@ def gateways(
         else Gateway(id="G2", name="inference", passed=True, reason=f"{g2_ok} scenario(s) produced output")
     )
 
-    crashed = [i for i in items if i.outcome == "Crashed"]
+    # every crashed scenario, matrix or profile_ci (warmup included), has its G3-STABILITY item; the F-PERF
+    # item of a crashed measure run says the same again and is not listed twice
+    crashed = [i for i in items if i.gate_id == "G3-STABILITY" and i.outcome == "Crashed"]
     timeouts = sum(o.status == "timeout" for o in observations)
     note = f"; {timeouts} timeout(s), penalised" if timeouts else ""
     result.append(
@@ -168,6 +173,18 @@ def gateways(
     )
     result.append(_quality(items, max_failure_fraction, min_pass))
     return result
+
+
+def _nothing_loaded(items: list[EvidenceItem]) -> str:
+    """Why G1 has no load to show: every scenario was skipped, or the ones that ran timed out or crashed
+    before the engine loaded the model."""
+    ended = [i for i in items if i.gate_id == "G3-STABILITY" and i.outcome in ("Timeout", "Crashed")]
+    if not ended:
+        skipped = [i for i in items if i.gate_id == "G1-LOAD" and i.outcome == "Skipped"]
+        return "no scenario was executed" + (f": all skipped ({_first(skipped, 1)})" if skipped else "")
+    timeouts = sum(i.outcome == "Timeout" for i in ended)
+    counts = [f"{n} {what}" for n, what in ((timeouts, "timed out"), (len(ended) - timeouts, "crashed")) if n]
+    return f"no scenario loaded the model: {' and '.join(counts)} before loading it ({_first(ended)})"
 
 
 def _failing(items: list[EvidenceItem], gate: str, min_pass: int) -> list[EvidenceItem]:
@@ -231,5 +248,10 @@ def judge(
     if playbook.profile_ci is not None and playbook.profile_ci.enabled:
         profile_runs = {s.id: seen(s) for s in scenarios if s.purpose == "measure"}
         items += perf_items(playbook.profile_ci, scenarios, profile_runs)
+    for scenario in scenarios:
+        # profile_ci runs answer no oracle, but a crash in one (a warmup too) is a crash of the engine: G3
+        run = seen(scenario)
+        if scenario.purpose != "matrix" and run.status == "crashed":
+            items.append(_item("G3-STABILITY", "STAB", "Crashed", run.reason, scenario, excerpt=_tail(run)))
     items += parity_items(playbook, scenarios, observations)
     return items

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 
 from aprqa_action.axes import Backend, Format, Modality
 from aprqa_action.backends import BackendProbe
-from aprqa_action.engines.profile import EngineProfile
+from aprqa_action.engines.profile import EngineProfile, ProcessMode
 from aprqa_action.playbook import LoadedPlaybook, Playbook
 from aprqa_action.records import Record, Scenario
 from aprqa_action.resolve import ResolvedModel
@@ -70,6 +71,7 @@ def build_plan(
                 reason = _skip_reason(modality, backends[backend], models[fmt], engine, unusable.get(fmt))
                 for index in range(matrix.scenario_count):
                     base = scenario_id(playbook.name, modality, backend, fmt, index)
+                    prompt = prompts[order[index]].prompt
                     scenarios += [
                         Scenario(
                             id=base if matrix.repeat == 1 else f"{base}@r{attempt + 1}",
@@ -79,13 +81,13 @@ def build_plan(
                             backend=backend,
                             format=fmt,
                             model_path=models[fmt].path,
-                            prompt=prompts[order[index]].prompt,
+                            prompt=prompt,
                             prompt_index=order[index],
                             seed=engine_seed(matrix.seed, index),
                             temperature=matrix.temperature,
                             max_tokens=matrix.max_tokens,
                             timeout_ms=playbook.timeout_ms,
-                            skip_reason=reason,
+                            skip_reason=reason or _chat_prompt_reason(modality, engine, prompt),
                         )
                         for attempt in range(matrix.repeat)  # repeat: the same scenario again, same seed
                     ]
@@ -166,6 +168,18 @@ def _skip_reason(
     return None
 
 
+def _chat_prompt_reason(modality: Modality, engine: EngineProfile, prompt: str) -> str | None:
+    """A chat mode that pipes the prompt to stdin reads one line per turn: a multi-line prompt would become
+    several turns, and a line "/quit" would end the chat. Such scenarios are not run (never passed)."""
+    mode = engine.mode(modality) if modality == Modality.CHAT else None
+    if not isinstance(mode, ProcessMode) or mode.stdin is None or "{prompt}" not in mode.stdin:
+        return None
+    lines = re.split(r"\r\n|\r|\n", prompt.strip())  # the line ends a text-mode stdin splits on
+    if len(lines) < 2:
+        return None
+    return f"chat modality sends one line per turn; prompt has {len(lines)} lines"
+
+
 def format_plan(loaded: LoadedPlaybook, plan: Plan, source: str) -> str:
     """The plan as a person reads it in a terminal or a CI log; `source` says where the model files came from."""
     playbook = loaded.playbook
@@ -181,6 +195,14 @@ def format_plan(loaded: LoadedPlaybook, plan: Plan, source: str) -> str:
     lines.append("backends:")
     for backend, found in plan.backends.items():
         lines.append(f"  {backend:12} {'available' if found.available else '— skipped'}  ({found.reason})")
+    m = playbook.test_matrix
+    formats, backends, modalities = len(playbook.model.formats), len(m.backends), len(m.modalities)
+    matrix = len(plan.matrix)
+    profile = len(plan.scenarios) - matrix
+    lines.append(
+        f"cells: {formats * backends * modalities} (format × backend × modality = {formats} × {backends} × "
+        f"{modalities}), scenarios: {len(plan.scenarios)} ({matrix} matrix + {profile} profile_ci)"
+    )
     runnable = len(plan.runnable)
     lines.append(f"scenarios: {len(plan.scenarios)} ({runnable} to run, {len(plan.scenarios) - runnable} skipped)")
     width = max(len(s.id) for s in plan.scenarios)

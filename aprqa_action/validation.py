@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import re
 from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
@@ -16,6 +15,15 @@ M = TypeVar("M", bound=BaseModel)
 _NO_TYPE = FieldInfo(annotation=None)
 
 
+class AtKey(ValueError):
+    """A validator's error about a key below the model it validates (a rule across several keys): raised
+    with the path of the key most to blame, so the error points at that key's line, not at the model's."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 def validate_document(model: type[M], document: YamlDocument) -> M:
     try:
         return model.model_validate(document.data)
@@ -26,18 +34,27 @@ def validate_document(model: type[M], document: YamlDocument) -> M:
 
 def _printable(line: str) -> str:
     """Keys and values come from the user's file: a newline could forge another error line, an ESC drive the
-    terminal. Control characters are shown escaped."""
-    return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: f"\\x{ord(m.group()):02x}", line)
+    terminal. Control characters are shown escaped, and so is every other character that prints as nothing
+    or as something else (a no-break space, a bidi override, an unassigned code point: str.isprintable)."""
+
+    def escaped(char: str) -> str:
+        code = ord(char)
+        return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+    return "".join(char if char.isprintable() else escaped(char) for char in line)
 
 
 def _line_order(line: str) -> tuple[int, int]:
     where = line.split(": ", 1)[0].rsplit(":", 2)
-    line, column = ([int(p) for p in where[1:] if p.isdigit()] + [0, 0])[:2]
-    return line, column
+    number, column = ([int(p) for p in where[1:] if p.isdigit()] + [0, 0])[:2]
+    return number, column
 
 
 def _describe(root: type[BaseModel], document: YamlDocument, error: Any) -> str:
     raw_loc = tuple(error["loc"])
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, AtKey):
+        raw_loc += cause.path
     loc = _data_path(document.data, raw_loc, missing=error["type"] == "missing")
     dotted = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top)"
     message = error["msg"].removeprefix("Value error, ")

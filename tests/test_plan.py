@@ -10,7 +10,7 @@ from conftest import ROOT, aprqa, write_playbook
 from aprqa_action.axes import Backend, Format
 from aprqa_action.backends import BackendProbe
 from aprqa_action.engines import load_profile
-from aprqa_action.plan import build_plan, engine_seed, prompt_order
+from aprqa_action.plan import build_plan, engine_seed, format_plan, prompt_order
 from aprqa_action.playbook import load_playbook
 from aprqa_action.resolve import ResolvedModel
 
@@ -148,3 +148,37 @@ def test_seed_helpers_are_deterministic_and_in_range() -> None:
     assert sorted(set(prompt_order(1, 9, 3))) == [0, 1, 2]
     assert engine_seed(42, 0) == engine_seed(42, 0) != engine_seed(42, 1)
     assert all(0 <= engine_seed(s, i) < 2**31 for s in range(20) for i in range(20))
+
+
+def test_multi_line_prompts_are_not_piped_to_a_line_based_chat(tmp_path: Path) -> None:
+    prompts = ["What is 2+2?", "def f():\n    return 1\n/quit", "What is 3+3?\n"]  # a YAML `|` block ends in \n
+    playbook = load_playbook(
+        write_playbook(
+            tmp_path / "p.yaml",
+            test_matrix={"modalities": ["run", "chat"], "backends": ["cpu"], "scenario_count": 3, "prompts": prompts},
+        )
+    ).playbook
+    plan = build_plan(playbook, load_profile("reference"), _models("gguf"), {Backend.CPU: CPU})
+    reasons = {(s.modality, s.prompt): s.skip_reason for s in plan.scenarios}
+    assert reasons[("chat", prompts[1])] == "chat modality sends one line per turn; prompt has 3 lines"
+    assert reasons[("chat", prompts[0])] is None and reasons[("chat", prompts[2])] is None
+    assert all(reasons[("run", p)] is None for p in prompts)  # run passes the prompt as one argument
+    # an engine that takes the chat prompt as an argument, not one line per turn on stdin, runs it
+    argv_chat = load_profile("reference").model_copy(
+        update={"chat": load_profile("reference").run.model_copy(update={"stdin": None})}  # type: ignore[union-attr]
+    )
+    assert all(
+        s.skip_reason is None for s in build_plan(playbook, argv_chat, _models("gguf"), {Backend.CPU: CPU}).scenarios
+    )
+    shown = format_plan(load_playbook(tmp_path / "p.yaml"), plan, "Skipped: --model-path given")
+    assert "skip: chat modality sends one line per turn; prompt has 3 lines" in shown
+
+
+def test_plan_prints_the_cell_and_scenario_counts() -> None:
+    done = aprqa("plan", MVP, env={"HF_HUB_OFFLINE": "1", "HF_HOME": "/nonexistent/hf"})
+    assert done.returncode == 0, done.stderr
+    # 3 formats × 2 backends × 3 modalities; scenario_count 1 → 18 matrix, profile_ci (1 warmup + 2 measure)
+    # per (format, backend) → 3 × 6 = 18
+    assert "\ncells: 18 (format × backend × modality = 3 × 2 × 3), scenarios: 36 (18 matrix + 18 profile_ci)\n" in (
+        done.stdout
+    )
