@@ -10,14 +10,20 @@ import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aprqa_action import __version__
 from aprqa_action.catalog import TIERS, entries, find, playbook_dirs
-from aprqa_action.errors import AprqaError, InputError
+from aprqa_action.errors import AprqaError, InfrastructureError, InputError
 from aprqa_action.playbook import json_schema_text, load_playbook
 from aprqa_action.verdict_text import format_verdict
+
+if TYPE_CHECKING:  # the publish helpers' types; the modules themselves load lazily
+    from aprqa_action.evidence import Evidence
+    from aprqa_action.github.commands import WorkflowCommands
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -88,31 +94,68 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from aprqa_action.pipeline import run
+    from aprqa_action.engines.process import kill_live_groups
+    from aprqa_action.evidence import now
+    from aprqa_action.execute import Cancelled, Executor
+    from aprqa_action.pipeline import cancelled_run, run
     from aprqa_action.shard import parse_only, parse_shard
 
-    stop = threading.Event()
-    executors = []
-    _on_signals(lambda: executors[0].cancel() if executors else stop.set())
+    started = now()
     output_dir = Path(args.resume or args.output_dir)
-    evidence = run(
-        _playbook(args),
-        model_path=args.model_path,
-        engine=args.engine,
-        output_dir=output_dir,
-        fail_on=args.fail_on,
-        shard=parse_shard(args.shard) if args.shard else None,
-        only=parse_only(args.only) if args.only else None,
-        baseline=_evidence_path(args.baseline) if args.baseline else None,
-        resume=args.resume is not None,
-        stop=stop,
-        on_executor=executors.append,
-        run_url=_run_url(),
-    )
+    options = {
+        "model_path": args.model_path,
+        "engine": args.engine,
+        "output_dir": output_dir,
+        "fail_on": args.fail_on,
+        "shard": parse_shard(args.shard) if args.shard else None,
+        "only": parse_only(args.only) if args.only else None,
+        "baseline": _evidence_path(args.baseline) if args.baseline else None,
+        "resume": args.resume is not None,
+        "run_url": _run_url(),
+    }
+    stop = threading.Event()
+    executors: list[Executor] = []
+    phase = ["preparing"]  # → "saving" once cancelled while preparing
+
+    def on_signal(again: bool) -> None:
+        if executors:  # scenarios are running: the executor stops them (again: kills the engine, no grace)
+            executors[0].cancel(hard=again)
+        elif phase[0] == "preparing":
+            # The pull, hashing, contract scan and `engine --version` do not look at `stop`: interrupt the
+            # step at hand (also the second time: it may be a thread pool still finishing its work). The
+            # version command is killed here first: a second interrupt may cut its cleanup short.
+            stop.set()
+            kill_live_groups()
+            raise Cancelled
+
+    _on_signals(on_signal)
+    try:
+        if args.resume is None:
+            _fresh_output_dir(output_dir)  # first: a run that fails later must not leave an earlier verdict there
+        evidence = run(_playbook(args), **options, stop=stop, on_executor=executors.append)  # type: ignore[arg-type]
+    except Cancelled:
+        phase[0] = "saving"  # from here on a signal must not interrupt the saving of the evidence
+        evidence = cancelled_run(_playbook(args), **options, started=started)  # type: ignore[arg-type]
     assert evidence.verdict is not None
     print(format_verdict(evidence))
     print(f"evidence: {output_dir / 'evidence.json'}")
     return 0 if evidence.verdict.qualified else 1
+
+
+def _fresh_output_dir(directory: Path) -> None:
+    """Create the output directory and remove what an earlier run wrote there (only aprqa's own files, by
+    name): a publish after this run fails must not find the old evidence and report its verdict."""
+    from aprqa_action.evidence import EVIDENCE_FILE, STREAM_FILE
+    from aprqa_action.report import COMMENT_FILE, JUNIT_FILE, SUMMARY_FILE
+
+    if directory.exists() and not directory.is_dir():
+        raise InfrastructureError(f"--output-dir {directory}: exists and is not a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in (EVIDENCE_FILE, STREAM_FILE, JUNIT_FILE, SUMMARY_FILE, COMMENT_FILE):
+            (directory / name).unlink(missing_ok=True)
+    except OSError as exc:
+        raise InfrastructureError(f"--output-dir {directory}: {exc.strerror or exc}") from None
 
 
 def _run_url() -> str | None:
@@ -127,7 +170,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from aprqa_action.merge import merge
     from aprqa_action.report import write_reports
 
-    merged = merge([Path(p) for p in args.evidence], policy=args.fail_on)
+    baseline = _evidence_path(args.baseline) if args.baseline else None
+    merged = merge([Path(p) for p in args.evidence], policy=args.fail_on, baseline=baseline)
     out = Path(args.output_dir)
     write_evidence(out, merged)
     write_reports(merged, out, run_url=_run_url())
@@ -165,15 +209,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _on_signals(callback: Callable[[], None]) -> None:
-    """SIGTERM/SIGINT (a cancelled GitHub job) stop the run cleanly; a second one stops it hard."""
+def _on_signals(callback: Callable[[bool], None]) -> None:
+    """SIGTERM/SIGINT (a cancelled GitHub job) stop the run cleanly; a second one stops it hard (no grace for
+    the engine), and still saves the evidence: a GitHub cancel sends SIGINT, then SIGTERM 7.5 s later.
+    `callback(again)` does the stopping; again is False the first time."""
 
     def handler(signum: int, frame: object) -> None:
-        if getattr(handler, "seen", False):
-            raise KeyboardInterrupt
+        again = getattr(handler, "seen", False)
         handler.seen = True  # type: ignore[attr-defined]
-        print(f"\naprqa: {signal.Signals(signum).name}: stopping, saving the evidence so far", file=sys.stderr)
-        callback()
+        name = signal.Signals(signum).name
+        if again:
+            print(f"\naprqa: {name} again: killing the engine now, saving the evidence", file=sys.stderr)
+        else:
+            print(f"\naprqa: {name}: stopping, saving the evidence so far", file=sys.stderr)
+        callback(again)
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
@@ -182,30 +231,55 @@ def _on_signals(callback: Callable[[], None]) -> None:
 def cmd_publish(args: argparse.Namespace) -> int:
     from aprqa_action.evidence import read_evidence
     from aprqa_action.github import publish
+    from aprqa_action.github.commands import WorkflowCommands
     from aprqa_action.github.context import GitHubContext
     from aprqa_action.github.from_evidence import request_from_evidence, request_without_evidence
+    from aprqa_action.github.redact import Redactor
 
+    commands = WorkflowCommands(sys.stdout, Redactor(os.environ.get("GITHUB_TOKEN")))
     path = _evidence_path(args.evidence)
     run_url = GitHubContext.from_env(os.environ).run_url
     options = {
-        "comment_mode": args.comment,
-        "post_status": args.status == "true",
+        # A bad `comment`/`status` input must not fail the Publish step (and so the job): warn, use the default.
+        "comment_mode": _publish_choice(commands, "--comment", args.comment, ("always", "on-failure", "off")),
+        "post_status": _publish_choice(commands, "--status", args.status, ("true", "false")) == "true",
         "key": args.key,
         "pr_number": args.pr_number,
+        "comment_author": args.comment_author or None,
+        "expect_head_sha": args.expect_head_sha or None,
     }
+    code = f" (aprqa run exited {args.run_exit_code})" if args.run_exit_code is not None else ""
     evidence = None
     try:
-        evidence = _compared(read_evidence(path), args.baseline)
-        request = request_from_evidence(evidence, path, run_url=run_url, **options)
-    except (AprqaError, ValueError) as exc:
-        # No verdict to publish (the run failed with exit 2/3): publish that fact instead of nothing.
-        name = _playbook_name(args.playbook) if args.playbook else path.parent.name
-        code = f" (aprqa run exited {args.run_exit_code})" if args.run_exit_code is not None else ""
-        request = request_without_evidence(name, f"{exc}{code}", **options)
-    if evidence is not None and evidence.selection is not None and evidence.selection.is_part:
-        print(
-            f"::warning title=aprqa publish::{path} holds part of the plan ({evidence.selection.label}): its verdict "
-            "covers that part only; merge the shards (aprqa merge) to publish the whole"
+        evidence = read_evidence(path)
+        problem = _stale_verdict(evidence, path, args.run_exit_code)
+    except AprqaError as exc:
+        problem = f"{exc}{code}"
+    if evidence is not None and problem is None and args.baseline:
+        try:
+            evidence = _compared(evidence, args.baseline)
+        except (AprqaError, ValueError) as exc:  # the comparison is an extra: the verdict is published anyway
+            commands.warning(f"not compared with the baseline: {exc}", title="aprqa publish")
+    request = None
+    if evidence is not None and problem is None:
+        try:
+            request = request_from_evidence(evidence, path, run_url=run_url, **options)
+        except ValueError as exc:
+            problem = f"{exc}{code}"
+    if request is None:
+        # No verdict to publish (the run failed with exit 2/3, or left none of its own): publish that fact.
+        if args.playbook:
+            name = _playbook_name(args.playbook)
+        else:
+            name = evidence.playbook.name if evidence is not None else path.parent.name
+        request = request_without_evidence(name, problem or "no verdict", **options)
+    elif evidence is not None and evidence.selection is not None and evidence.selection.is_part:
+        # A shard's own job publishes its part (summary, outputs) and must not fail for it; the publish action
+        # merges first (one file too), so a lone part never reaches the PR as the whole playbook's verdict.
+        commands.warning(
+            f"{path} holds part of the plan ({evidence.selection.label}): its verdict covers that part only; "
+            "merge the shards (aprqa merge) to publish the whole",
+            title="aprqa publish",
         )
     report = publish(request)
     for line in report.lines():
@@ -216,6 +290,36 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _publish_choice(commands: WorkflowCommands, option: str, value: str, allowed: tuple[str, ...]) -> str:
+    """`value` when allowed (any case), else a warning and the default, `allowed[0]`."""
+    if value.strip().lower() in allowed:
+        return value.strip().lower()
+    commands.warning(
+        f"{option} {value!r} is not one of {', '.join(allowed)}: using {allowed[0]}", title="aprqa publish"
+    )
+    return allowed[0]
+
+
+def _stale_verdict(evidence: Evidence, path: Path, run_exit_code: int | None) -> str | None:
+    """Why the evidence's verdict is not this run's, or None: an `aprqa run` that stopped before judging
+    (exit 2/3) leaves an earlier run's evidence behind, whose verdict must not be published as this one."""
+    if run_exit_code is None or evidence.verdict is None:
+        return None
+    said = "qualified" if evidence.verdict.qualified else "not qualified"
+    kind = {2: "a usage or configuration error", 3: "an infrastructure error"}.get(run_exit_code)
+    if kind:
+        return (
+            f"aprqa run exited {run_exit_code} ({kind}) before judging; {path} ({said}) is not this run's "
+            "evidence and was not trusted"
+        )
+    if (run_exit_code == 0) != evidence.verdict.qualified:
+        return (
+            f"aprqa run exited {run_exit_code} but {path} says {said}: it is not this run's evidence and was "
+            "not trusted"
+        )
+    return None
+
+
 def _playbook_name(path: str) -> str:
     try:
         return load_playbook(path).playbook.name
@@ -224,11 +328,20 @@ def _playbook_name(path: str) -> str:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from aprqa_action.contracts import inspect_text
+    """Exit 0 when no invariant fails, 1 when one does, 2 when the file cannot be read or parsed (3 on a bug,
+    from main)."""
+    from aprqa_action.contracts import inspect, render
     from aprqa_action.playbook import ExpectedDims
 
     expected = ExpectedDims(**dict(args.expect)) if args.expect else None
-    print(inspect_text(args.model, args.invariants, args.quantization, expected, max_tensors=args.max_tensors))
+    inspection = inspect(args.model, args.invariants, args.quantization, expected)
+    print(render(inspection, args.max_tensors), end="")
+    if inspection.failure is not None:
+        raise InputError(f"{args.model}: cannot be read as a model file: {inspection.failure}")
+    failed = [r.invariant for r in inspection.results if r.outcome == "fail"]
+    if failed:
+        print(f"aprqa: {args.model}: {', '.join(failed)} failed", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -268,7 +381,9 @@ EXAMPLES = {
         "      --model-path models/smollm2-135m/model.gguf --output-dir aprqa-out"
     ),
     "schema": "example:\n  aprqa schema > playbook.schema.json",
-    "inspect": "example:\n  aprqa inspect models/smollm2-135m/model.gguf --quantization q4_1 --expect hidden_size=576",
+    "inspect": "example:\n  aprqa inspect models/smollm2-135m/model.gguf --quantization q4_1 --expect hidden_size=576\n"
+    "without --quantization, a GGUF's general.file_type names the scheme I-3 judges\n"
+    "exit: 0 no invariant failed · 1 one failed · 2 the file cannot be read or parsed",
     "report": "example:\n  aprqa report aprqa-out/evidence.json --output-dir reports/",
     "merge": "example:\n  aprqa merge shard-1/evidence.json shard-2/evidence.json shard-3/evidence.json -o merged/",
     "publish": (
@@ -345,6 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("evidence", nargs="+", metavar="EVIDENCE", help="evidence.json files (or their directories)")
     p.add_argument("-o", "--output-dir", required=True, metavar="DIR")
     p.add_argument("--fail-on", metavar="POLICY", help="default: the policy the shards ran with")
+    p.add_argument("--baseline", metavar="EVIDENCE", help="compare the merged result with this evidence")
 
     p = add("report", "render junit.xml, summary.md and comment.md again from evidence.json alone", cmd_report)
     p.add_argument("evidence", metavar="EVIDENCE", help="evidence.json (or its directory)")
@@ -357,12 +473,29 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_publish,
     )
     p.add_argument("evidence", metavar="EVIDENCE", help="evidence.json written by `aprqa run`")
-    p.add_argument("--comment", choices=["always", "on-failure", "off"], default="always", help="PR comment")
-    p.add_argument("--status", choices=["true", "false"], default="true", help="post a commit status")
+    # Not argparse choices: a bad value warns and falls back to the default instead of exiting 2.
+    p.add_argument("--comment", default="always", metavar="MODE", help="PR comment: always, on-failure or off")
+    p.add_argument("--status", default="true", metavar="BOOL", help="post a commit status: true or false")
     p.add_argument("--key", help="a second identity for the comment and status (e.g. a shard merge)")
     p.add_argument("--pr-number", type=int, help="the PR to comment on (workflow_run events from forks)")
+    p.add_argument(
+        "--expect-head-sha",
+        metavar="SHA",
+        help="publish on the PR only if its head commit is SHA (e.g. github.event.workflow_run.head_sha)",
+    )
+    p.add_argument(
+        "--comment-author",
+        metavar="LOGIN",
+        help="comments by LOGIN are ours too (besides github-actions[bot] and the token's own user)",
+    )
     p.add_argument("--playbook", metavar="FILE", help="names the comment and status when there is no evidence")
-    p.add_argument("--run-exit-code", type=int, help="aprqa run's exit code, reported when there is no evidence")
+    p.add_argument(
+        "--run-exit-code",
+        type=int,
+        metavar="N",
+        help="aprqa run's exit code: with 2 or 3, or one that contradicts the evidence's verdict (0 = qualified), "
+        "the evidence is an earlier run's and 'no verdict' is published instead",
+    )
     p.add_argument("--baseline", metavar="EVIDENCE", help="compare with this evidence in the summary and comment")
     p.add_argument("--fail-if-not-qualified", action="store_true", help="exit 1 when the verdict is not qualified")
 
@@ -393,6 +526,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # the machine, not the input: disk full, permissions, a path that is a file
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"aprqa: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 3
+    except Exception as exc:
+        # A bug: exit 3 (infrastructure), never 1, which CI would read as "not qualified".
+        if os.environ.get("APRQA_DEBUG") == "1":
+            traceback.print_exc()
+        hint = "" if os.environ.get("APRQA_DEBUG") == "1" else " (APRQA_DEBUG=1 shows the traceback)"
+        message = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+        print(f"aprqa: internal error: {message} — please report this bug{hint}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

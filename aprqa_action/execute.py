@@ -7,15 +7,15 @@ it every scenario of that cell. Observations are handed to `sink` the moment the
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from itertools import groupby
 from pathlib import Path
 
-from aprqa_action.engines.output import OutputError, parse_output
-from aprqa_action.engines.process import ProcessResult, run_process
+from aprqa_action.engines.output import OutputError, Parsed, parse_output
+from aprqa_action.engines.process import ProcessResult, kill_live_groups, run_process
 from aprqa_action.engines.profile import EngineProfile, ProcessMode, ServeMode
 from aprqa_action.engines.server import HOST, EngineServer
 from aprqa_action.errors import InfrastructureError
@@ -24,7 +24,16 @@ from aprqa_action.progress import Reporter, cell_name
 from aprqa_action.records import Observation, Scenario
 
 TAIL = 4000  # characters of stdout/stderr kept in each observation
+VERSION_TIMEOUT_S = 60
 Sink = Callable[[Observation], None]
+
+
+# A KeyboardInterrupt: the steps' own `except Exception` must not swallow it, and any code that cleans up
+# after Ctrl-C (subprocess.run kills its child) does so for it too.
+class Cancelled(KeyboardInterrupt):
+    """SIGTERM/SIGINT while the run is still preparing (pull, hashing, contract scan, `engine --version`): the
+    signal handler raises it to interrupt whatever step is running; `aprqa run` then saves every scenario as
+    not run (pipeline.cancelled_run)."""
 
 
 def _values(scenario: Scenario, port: int | None = None) -> dict[str, object]:
@@ -52,25 +61,55 @@ def render(template: list[str], scenario: Scenario, profile: EngineProfile, port
     return argv
 
 
-def engine_version(profile: EngineProfile) -> str | None:
+def engine_version(profile: EngineProfile, stop: threading.Event | None = None) -> str | None:
     if not profile.version_argv:
         return None
     argv = [sys.executable if a == "{python}" else a for a in profile.version_argv]
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+    # Supervised like any engine process: its own group, a deadline, and it ends when the run is stopped.
+    done = run_process(argv, timeout_s=VERSION_TIMEOUT_S, stop=stop)
+    if not done.ok:
         return None
-    return (done.stdout.strip() or done.stderr.strip()).splitlines()[0][:200] if done.returncode == 0 else None
+    lines = (done.stdout.strip() or done.stderr.strip()).decode("utf-8", "replace").splitlines()
+    return lines[0][:200] if lines else None
 
 
 def check_engine(profile: EngineProfile, scenarios: list[Scenario]) -> None:
-    """Fail early (exit 3) when an engine command the plan needs is not installed."""
+    """Fail early (exit 3) when an engine command the plan needs is not installed, or a library the embedded
+    reference engine needs for a planned format: it runs on this interpreter ({python}), so what is
+    importable here is what it can import; without the check every cell would fail with a traceback."""
+    import importlib.util
+
+    gguf = ("llama-cpp-python", "pip install -e '.[engine]'", ["llama_cpp"])
+    serve_gguf = ["uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings"]
+    hf = ("torch and transformers", "pip install -e '.[engine-hf]'", ["torch", "transformers"])
+    reference_needs = {"gguf": gguf, "safetensors": hf}
+
+    def importable(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            return False
+
     for modality in sorted({s.modality for s in scenarios}):
         mode = profile.mode(modality)
         if mode is None:
             continue
         program = mode.argv[0]
         if program == "{python}":
+            if mode.argv[1:3] != ["-m", "aprqa_action.engines.reference"]:
+                continue
+            for fmt in sorted({str(s.format) for s in scenarios if s.modality == modality}):
+                if fmt not in reference_needs:
+                    continue
+                package, command, modules = reference_needs[fmt]
+                if fmt == "gguf" and modality == "serve":
+                    modules = modules + serve_gguf  # llama-cpp-python's [server] extra
+                missing = [m for m in modules if not importable(m)]
+                if missing:
+                    raise InfrastructureError(
+                        f"engine {profile.name}: {fmt} {modality} needs {package}, but {sys.executable} cannot "
+                        f"import {', '.join(missing)}; install it: {command}"
+                    )
             continue
         if shutil.which(program) is None and not Path(program).is_file():
             raise InfrastructureError(
@@ -80,6 +119,13 @@ def check_engine(profile: EngineProfile, scenarios: list[Scenario]) -> None:
 
 def _tail(data: bytes) -> str:
     return data.decode("utf-8", "backslashreplace")[-TAIL:]
+
+
+def off_gpu_reason(scenario: Scenario, parsed: Parsed) -> str | None:
+    """Why a gpu cell's answer does not count: its engine says it ran on the CPU (apr falls back quietly)."""
+    if scenario.backend == "gpu" and parsed.used_gpu is False:
+        return "the gpu backend was asked for, but the engine reports it ran on the CPU (used_gpu: false)"
+    return None
 
 
 class Executor:
@@ -100,16 +146,19 @@ class Executor:
         self.stop = stop or threading.Event()
         self.on_cell_done = on_cell_done
         self.stopped_by: str | None = None
-        self.version = engine_version(profile)
+        self.version = engine_version(profile, self.stop)
         self._server: EngineServer | None = None
         self._done: set[str] = set()
 
-    def cancel(self) -> None:
+    def cancel(self, hard: bool = False) -> None:
         """Stop the run (a signal handler calls this): a running process sees the stop within 50 ms; a
-        server in the middle of a request is killed so the request ends now, not at its timeout."""
+        server in the middle of a request is killed so the request ends now, not at its timeout. `hard`
+        (a second signal): every engine process group is killed at once, without the SIGTERM grace."""
         self.stop.set()
         if self._server is not None:
             self._server.kill()
+        if hard:
+            kill_live_groups()
 
     def run(self, scenarios: list[Scenario], done: set[str] | None = None) -> None:
         """Run `scenarios` in order; ids in `done` were observed by an earlier run (resume) and are passed over."""
@@ -199,8 +248,8 @@ class Executor:
             reason = f"killed after timeout_ms={scenario.timeout_ms}"
             return Observation(status="timeout", reason=reason, loaded=bool(stdout.strip()) or None, **common)
         if result.crashed:
-            if result.signal:
-                reason = f"killed by {result.signal}"
+            if result.signal or result.wrapped_signal:
+                reason = result.death_words()  # "killed by SIGSEGV", "exit code 137 (128 + SIGKILL …)"
             else:
                 panic = next((ln for ln in stderr.splitlines() if "panicked" in ln), last_err)
                 reason = f"panicked (exit code {result.exit_code}): {panic[:300]}"
@@ -212,8 +261,10 @@ class Executor:
             parsed = parse_output(mode.output, stdout, stderr)
         except OutputError as exc:
             return Observation(status="failed", reason=f"unreadable output: {exc}", loaded=True, **common)
+        off_gpu = off_gpu_reason(scenario, parsed)
         return Observation(
-            status="ok",
+            status="failed" if off_gpu else "ok",
+            reason=off_gpu or "",
             loaded=True,
             text=parsed.text,
             tokens=parsed.tokens,
@@ -231,17 +282,28 @@ class Executor:
         started = now()
         self._server = server
         try:
+            clock = time.monotonic()
             failure = server.start(ready_s, self.stop)
+            start_ms = (time.monotonic() - clock) * 1000
+            restart = False
             for scenario in self._pending(cell):
-                observation = self._serve_one(server, scenario, failure, started)
+                if restart:  # the last request timed out and its server was killed: a fresh one for this
+                    started, clock = now(), time.monotonic()
+                    failure = server.restart(ready_s, self.stop)
+                    start_ms = (time.monotonic() - clock) * 1000
+                observation = self._serve_one(server, scenario, failure, started, start_ms)
                 if self.stop.is_set() and observation.status != "ok" and not self.stopped_by:
                     observation = self._not_run(scenario)  # we killed it: not the engine's failure
+                restart = observation.status == "timeout"
                 self._emit(scenario, observation)
         finally:
             self._server = None
             server.close()
 
-    def _serve_one(self, server: EngineServer, scenario: Scenario, failure: str | None, started) -> Observation:  # type: ignore[no-untyped-def]
+    def _serve_one(  # type: ignore[no-untyped-def]
+        self, server: EngineServer, scenario: Scenario, failure: str | None, started, start_ms: float
+    ) -> Observation:
+        """`start_ms`: how long starting the server took, the duration of a scenario it failed."""
         command = server.process.argv if server.process else []
         base = {"scenario_id": scenario.id, "engine_version": self.version, "command": command}
         if failure is not None:
@@ -253,6 +315,7 @@ class Executor:
                 loaded=False,
                 started=started,
                 ended=now(),
+                duration_ms=round(start_ms, 3),
                 exit_code=proc.exit_code if proc else None,
                 signal=proc.signal if proc else None,
                 panicked=proc.panicked if proc else False,
@@ -271,7 +334,7 @@ class Executor:
                 stderr_tail=_tail(proc.stderr),
                 **base,
             )
-        t0 = now()
+        t0, clock = now(), time.monotonic()
         reply = server.request(
             scenario.prompt,
             scenario.max_tokens,
@@ -279,7 +342,9 @@ class Executor:
             scenario.seed,
             scenario.timeout_ms / 1000,
         )
-        proc = server.process.result() if server.process and not server.alive() else None
+        duration_ms = (time.monotonic() - clock) * 1000  # every outcome has one, a timeout too
+        timed_out = reply.status == "timeout"  # then we killed the server: its SIGKILL is not a crash
+        proc = server.process.result(timed_out=timed_out) if server.process and not server.alive() else None
         rss = server.process.peak_rss if server.process else 0
         return Observation(
             status=reply.status,  # type: ignore[arg-type]
@@ -287,13 +352,13 @@ class Executor:
             loaded=True,
             started=t0,
             ended=now(),
-            timed_out=reply.status == "timeout",
+            timed_out=timed_out,
             text=reply.text,
             tokens=reply.tokens,
             tok_per_sec=round(reply.tok_per_sec, 3) if reply.tok_per_sec else reply.tok_per_sec,
             ttft_ms=round(reply.ttft_ms, 3) if reply.ttft_ms is not None else None,
             latency_ms=round(reply.latency_ms, 3) if reply.latency_ms is not None else None,
-            duration_ms=round(reply.latency_ms, 3) if reply.latency_ms is not None else None,
+            duration_ms=round(duration_ms, 3),
             load_ms=round(server.load_ms, 3) if server.load_ms is not None else None,
             peak_rss_mb=round(rss / 2**20, 1) if rss else None,
             exit_code=proc.exit_code if proc else None,

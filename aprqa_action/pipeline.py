@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from aprqa_action.assess import assess
@@ -13,7 +15,7 @@ from aprqa_action.axes import Format
 from aprqa_action.backends import probe
 from aprqa_action.engines import load_profile
 from aprqa_action.engines.profile import EngineProfile
-from aprqa_action.errors import InputError
+from aprqa_action.errors import InfrastructureError, InputError
 from aprqa_action.evidence import (
     EVIDENCE_FILE,
     STREAM_FILE,
@@ -36,7 +38,7 @@ from aprqa_action.progress import Reporter, make_reporter
 from aprqa_action.pull import PullResult, pull_model
 from aprqa_action.records import EvidenceItem, Observation, Scenario
 from aprqa_action.report import write_reports
-from aprqa_action.report.compare import threshold_for, with_baseline
+from aprqa_action.report.compare import check_baseline, threshold_for, with_baseline
 from aprqa_action.resolve import missing_models, resolve_models
 from aprqa_action.score import parse_policy
 from aprqa_action.shard import select
@@ -57,10 +59,16 @@ class Prepared:
 
 
 def prepare(
-    playbook_path: str | Path, model_path: str | Path | None, engine: str | None, *, download: bool = False
+    playbook_path: str | Path,
+    model_path: str | Path | None,
+    engine: str | None,
+    *,
+    download: bool = False,
+    check: bool = True,
 ) -> Prepared:
     """Load, resolve, check and plan. Without --model-path the playbook's hf_repo is pulled (G0-PULL): from
-    the Hugging Face cache only, unless `download` (what `run` does; `plan` never downloads)."""
+    the Hugging Face cache only, unless `download` (what `run` does; `plan` never downloads). `check=False`
+    leaves out the G0 integrity check (hashing every file): the plan of a run cancelled while preparing."""
     loaded = load_playbook(playbook_path)
     playbook = loaded.playbook
     profile = load_profile(engine if engine is not None else playbook.engine)
@@ -72,8 +80,11 @@ def prepare(
     if source is None:
         models = missing_models(playbook.model.formats, f"G0-PULL: {pulled.reason}")
     else:
-        models = resolve_models(playbook.model.formats, source, playbook.model.quantizations)
-    checks = check_files(models)
+        try:
+            models = resolve_models(playbook.model.formats, source, playbook.model.quantizations)
+        except OSError as exc:  # an unreadable model directory: the machine's problem, not the playbook's
+            raise InfrastructureError(f"model path {source}: cannot read: {exc.strerror or exc}") from None
+    checks = check_files(models) if check else {}
     problems = {fmt: c.problem for fmt, c in checks.items() if c.problem is not None}
     backends = {b: probe(b) for b in playbook.test_matrix.backends}
     if playbook.profile_ci is not None and playbook.profile_ci.enabled:
@@ -108,6 +119,8 @@ def run(
     prepared = prepare(playbook_path, model_path, engine, download=True)
     loaded, plan, profile = prepared.loaded, prepared.plan, prepared.profile
     playbook = loaded.playbook
+    if base is not None:  # another playbook's baseline: refused before anything runs, not after
+        check_baseline(playbook.name, base, str(baseline))
     selected, selection = select(plan.scenarios, shard, only)
     check_engine(profile, [s for s in selected if s.skip_reason is None])
     contracts = playbook.contract_tests
@@ -138,14 +151,7 @@ def run(
     def snapshot(state: str) -> Evidence:
         evidence = Evidence(
             run=run_info.model_copy(update={"state": state, "ended": None if state == "running" else now()}),
-            playbook=PlaybookInfo(
-                name=playbook.name,
-                version=playbook.version,
-                path=str(loaded.path),
-                sha256=loaded.sha256,
-                failure_policy=playbook.failure_policy,
-                spec=playbook.model_dump(mode="json"),
-            ),
+            playbook=_playbook_info(loaded),
             engine=EngineInfo(name=profile.name, version=executor.version),
             models=plan.models,
             provenance=files,
@@ -200,6 +206,74 @@ def _resumable(directory: Path, loaded: LoadedPlaybook, selected: list[Scenario]
     if set(planned) != set(before) or any(planned[i].model_path != before[i].model_path for i in planned):
         raise InputError(f"--resume {directory}: the plan differs from the earlier run's (other model or engine?)")
     return {i: o for i, o in read_stream(directory).items() if i in planned and o.status != "not_run"}
+
+
+def cancelled_run(
+    playbook_path: str | Path,
+    *,
+    model_path: str | Path | None,
+    engine: str | None,
+    output_dir: Path,
+    fail_on: str = "gateway",
+    shard: tuple[int, int] | None = None,
+    only: dict[str, list[str]] | None = None,
+    baseline: Path | None = None,
+    resume: bool = False,
+    run_url: str | None = None,
+    started: datetime | None = None,
+) -> Evidence:
+    """The evidence of a run cancelled while it was still preparing (SIGTERM/SIGINT during the pull, the
+    hashing, the contract scan or `engine --version`): the plan as far as it is known without downloading
+    or hashing, every scenario "not run (cancelled)" (on --resume, what the earlier run finished is kept),
+    written with its reports like any run's. `started`: when the cancelled run started."""
+    started = started or now()
+    prepared = prepare(playbook_path, model_path, engine, check=False)  # the HF cache only: nothing downloads
+    loaded, plan, profile = prepared.loaded, prepared.plan, prepared.profile
+    playbook = loaded.playbook
+    selected, selection = select(plan.scenarios, shard, only)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    prior: dict[str, Observation] = {}
+    if resume:
+        with contextlib.suppress(InputError):  # nothing (usable) to resume: all of it is not run
+            prior = _resumable(output_dir, loaded, selected)
+    else:
+        (output_dir / STREAM_FILE).unlink(missing_ok=True)
+    cancelled = "not run (cancelled)"
+    observations = [
+        prior.get(s.id) or Observation(scenario_id=s.id, status="not_run", reason=cancelled) for s in selected
+    ]
+    evidence = Evidence(
+        run=RunInfo(started=started, host=host_info()).model_copy(update={"state": "cancelled", "ended": now()}),
+        playbook=_playbook_info(loaded),
+        engine=EngineInfo(name=profile.name, version=None),
+        models=plan.models,
+        provenance=provenances(prepared.checks),
+        backends=plan.backends,
+        scenarios=selected,
+        observations=observations,
+        selection=selection,
+    )
+    pulled = prepared.pulled
+    if pulled.outcome != "Skipped":  # a pull from the cache only says nothing about the cancelled one
+        pulled = pulled.model_copy(update={"outcome": "Skipped", "reason": f"{cancelled}: {pulled.reason}"})
+    judged = assess(evidence, playbook, problems={}, per_file=[pull_item(pulled)], policy=fail_on, complete=False)
+    if baseline is not None:
+        judged = with_baseline(judged, read_evidence(baseline), str(baseline), threshold_for(fail_on))
+    write_evidence(output_dir, judged)
+    write_reports(judged, output_dir, run_url=run_url)
+    return judged
+
+
+def _playbook_info(loaded: LoadedPlaybook) -> PlaybookInfo:
+    playbook = loaded.playbook
+    return PlaybookInfo(
+        name=playbook.name,
+        version=playbook.version,
+        path=str(loaded.path),
+        sha256=loaded.sha256,
+        failure_policy=playbook.failure_policy,
+        spec=playbook.model_dump(mode="json"),
+    )
 
 
 def pull_item(pulled: PullResult) -> EvidenceItem:

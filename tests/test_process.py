@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 from conftest import HOSTILE
 
-from aprqa_action.engines.process import CappedBuffer, run_process, signal_name
+from aprqa_action.engines.process import CappedBuffer, ProcessResult, run_process, signal_name
 
 
 def hostile(*args: str) -> list[str]:
@@ -81,6 +81,50 @@ def test_stdin_is_delivered() -> None:
 def test_missing_program_is_a_spawn_error_not_an_exception() -> None:
     result = run_process(["/nonexistent/engine", "run"], timeout_s=5)
     assert result.spawn_error and "cannot start" in result.spawn_error and not result.ok
+
+
+def test_sigkill_death_says_likely_oom_with_the_peak() -> None:
+    result = run_process(hostile("oom-killed"), timeout_s=30)
+    assert result.signal == "SIGKILL" and result.crashed and result.peak_rss_bytes
+    mib = f"{result.peak_rss_bytes / 2**20:.0f}"
+    assert result.death_words() == f"killed by SIGKILL (likely the OOM killer; peak RSS {mib} MiB)"
+
+
+def test_exit_137_from_a_wrapper_is_an_exit_code_not_a_signal() -> None:
+    result = run_process(hostile("exit-137"), timeout_s=30)
+    assert result.exit_code == 137 and result.signal is None and result.wrapped_signal == "SIGKILL"
+    assert result.crashed and not result.timed_out
+
+
+def _result(**fields: object) -> ProcessResult:
+    values: dict[str, object] = {
+        "argv": ["engine"],
+        "exit_code": None,
+        "signal": None,
+        "timed_out": False,
+        "panicked": False,
+        "stdout": b"",
+        "stderr": b"",
+        "duration_s": 1.0,
+        "peak_rss_bytes": None,
+    }
+    return ProcessResult(**{**values, **fields})  # type: ignore[arg-type]
+
+
+def test_death_words_hand_computed() -> None:
+    mib300 = 300 * 2**20 + 2**19 - 1  # 300.49… MiB: rounds to 300
+    assert _result(exit_code=-9, signal="SIGKILL", peak_rss_bytes=mib300).death_words() == (
+        "killed by SIGKILL (likely the OOM killer; peak RSS 300 MiB)"
+    )
+    assert _result(exit_code=-9, signal="SIGKILL").death_words() == "killed by SIGKILL"  # peak unknown: no hint
+    assert _result(exit_code=-11, signal="SIGSEGV", peak_rss_bytes=mib300).death_words() == "killed by SIGSEGV"
+    assert _result(exit_code=137, wrapped_signal="SIGKILL", peak_rss_bytes=3 << 30).death_words() == (
+        "exit code 137 (128 + SIGKILL, reported by a wrapper; likely the OOM killer; peak RSS 3072 MiB)"
+    )
+    assert _result(exit_code=139, wrapped_signal="SIGSEGV", peak_rss_bytes=mib300).death_words() == (
+        "exit code 139 (128 + SIGSEGV, reported by a wrapper)"
+    )
+    assert _result(exit_code=1, peak_rss_bytes=mib300).death_words() == "exit code 1"
 
 
 def test_signal_names() -> None:

@@ -1,8 +1,9 @@
 """Subprocess supervision: own process group, deadline, capped output, signal → outcome, no survivors.
 
 Every engine process starts in a new session (its own process group). On timeout the whole group is
-terminated (SIGTERM, then SIGKILL after a short grace); after any exit the group is killed again and any
-descendant that left the group (seen while sampling) is killed too, so nothing outlives its scenario.
+terminated (SIGTERM, then SIGKILL after a short grace); after any exit the group is killed again, which
+also reaches a daemonized grandchild (its parent exited, but it stays in the group), and any descendant
+that left the group (seen while sampling) is killed too, so nothing outlives its scenario.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ DEFAULT_CAP = 1 << 20  # bytes kept per stream: half from the start, half from t
 KILL_GRACE_S = 1.0
 SAMPLE_INTERVAL_S = 0.05
 _CRASH_SIGNALS = {"SIGSEGV", "SIGABRT", "SIGBUS", "SIGILL", "SIGFPE", "SIGKILL"}
+_LIVE: set[SupervisedProcess] = set()  # started and not yet cleaned up: what a hard stop kills
 
 
 class CappedBuffer:
@@ -67,10 +69,30 @@ class ProcessResult:
     peak_rss_bytes: int | None
     cancelled: bool = False
     spawn_error: str | None = None
+    # A crash signal a wrapper shell reported as exit status 128+N (the process itself exited normally).
+    wrapped_signal: str | None = None
 
     @property
     def crashed(self) -> bool:
-        return self.signal is not None or self.panicked
+        return self.signal is not None or self.panicked or self.wrapped_signal is not None
+
+    def death_words(self) -> str:
+        """How the process ended, for a reason: "killed by SIGSEGV", "exit code 137 (…)", "exit code 1"."""
+        if self.signal is not None:
+            words, notes = f"killed by {self.signal}", []
+        elif self.wrapped_signal is not None:
+            words, notes = f"exit code {self.exit_code}", [f"128 + {self.wrapped_signal}, reported by a wrapper"]
+        else:
+            return f"exit code {self.exit_code}"
+        notes += [self.oom_hint()] if self.oom_hint() else []
+        return words + (f" ({'; '.join(notes)})" if notes else "")
+
+    def oom_hint(self) -> str:
+        """For a SIGKILL death we did not cause: nothing tells the OOM killer's SIGKILL from another, so
+        say it is likely and give the memory peak for the reader to judge; "" otherwise."""
+        if "SIGKILL" not in (self.signal, self.wrapped_signal) or not self.peak_rss_bytes:
+            return ""
+        return f"likely the OOM killer; peak RSS {self.peak_rss_bytes / 2**20:.0f} MiB"
 
     @property
     def ok(self) -> bool:
@@ -106,6 +128,7 @@ class SupervisedProcess:
         self.stdout = CappedBuffer(cap)
         self.stderr = CappedBuffer(cap)
         self.peak_rss = 0
+        self.signalled = False  # we signalled its group: a death after that is our doing, not a crash
         self._known: dict[int, psutil.Process] = {}
         self.proc = subprocess.Popen(
             self.argv,
@@ -117,6 +140,7 @@ class SupervisedProcess:
             close_fds=True,
         )
         self.pgid = self.proc.pid  # start_new_session: the child leads its own group
+        _LIVE.add(self)
         self._threads = [
             threading.Thread(target=self._drain, args=(self.proc.stdout, self.stdout), name="stdout", daemon=True),
             threading.Thread(target=self._drain, args=(self.proc.stderr, self.stderr), name="stderr", daemon=True),
@@ -194,8 +218,10 @@ class SupervisedProcess:
             if pipe is not None and not thread.is_alive():
                 with contextlib.suppress(OSError):
                     pipe.close()
+        _LIVE.discard(self)
 
     def signal_group(self, sig: signal.Signals) -> None:
+        self.signalled = True
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pgid, sig)
 
@@ -204,8 +230,11 @@ class SupervisedProcess:
         stderr = self.stderr.getvalue()
         killed_by_us = timed_out or cancelled  # our own SIGTERM/SIGKILL is not the engine crashing
         sig = None if killed_by_us else signal_name(code)
-        if sig is not None and code is not None and code > 0 and sig not in _CRASH_SIGNALS:
-            sig = None  # a wrapper's exit status above 128 that does not name a crash signal
+        wrapped = None
+        if sig is not None and code is not None and code > 0:
+            # An exit status, not a signal death: a wrapper saying its child died (137 = 128 + SIGKILL).
+            wrapped = sig if sig in _CRASH_SIGNALS else None
+            sig = None
         return ProcessResult(
             argv=self.argv,
             exit_code=code,
@@ -217,7 +246,14 @@ class SupervisedProcess:
             stderr=stderr,
             duration_s=time.monotonic() - self.started,
             peak_rss_bytes=self.peak_rss or None,
+            wrapped_signal=wrapped,
         )
+
+
+def kill_live_groups() -> None:
+    """SIGKILL every supervised group still running, now (a second SIGTERM/SIGINT: no grace period)."""
+    for child in list(_LIVE):
+        child.signal_group(signal.SIGKILL)
 
 
 def run_process(
@@ -247,7 +283,9 @@ def run_process(
         )
     try:
         exited = child.wait_until(child.started + timeout_s, stop)
+        # A hard stop (kill_live_groups) may kill it before the wait sees the stop: cancelled all the same.
+        hard_stopped = child.signalled
     finally:
         child.kill_all()
-    cancelled = not exited and stop is not None and stop.is_set()
+    cancelled = stop is not None and stop.is_set() and (not exited or hard_stopped)
     return child.result(timed_out=not exited and not cancelled, cancelled=cancelled)

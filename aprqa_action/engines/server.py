@@ -79,6 +79,14 @@ class EngineServer:
             return reason
         return reason + f" (port taken {PORT_ATTEMPTS} times)"
 
+    def restart(self, ready_timeout_s: float, stop: threading.Event | None = None) -> str | None:
+        """Kill the server (and its group) and start a fresh one: after a request timed out, the old one may
+        still be generating, and the next request would wait behind it."""
+        if self.process is not None:
+            self.process.kill_all()
+        self.load_ms = None
+        return self.start(ready_timeout_s, stop)
+
     def _wait_ready(self, deadline: float, stop: threading.Event | None) -> str | None:
         assert self.process is not None
         health = self.mode.health
@@ -110,13 +118,38 @@ class EngineServer:
     def _exit_words(self) -> str:
         assert self.process is not None
         result = self.process.result()
-        words = f"signal {result.signal}" if result.signal else f"exit code {result.exit_code}"
+        words = f"signal {result.signal}" if result.signal else result.death_words()
         tail = result.stderr.decode("utf-8", "replace").strip().splitlines()
         # The last line that says "error" explains more than a trailing hint ("For more information, try --help").
         said = next((line for line in reversed(tail) if "error" in line.lower()), tail[-1] if tail else "")
         return words + (f": {said.strip()[:300]}" if said else "")
 
     def request(self, prompt: str, max_tokens: int, temperature: float, seed: int, timeout_s: float) -> Reply:
+        """One request, over within `timeout_s`: at the deadline a watchdog kills the server's process group,
+        which ends the request (a read timeout alone restarts with every byte a slow server trickles). A
+        timed-out request leaves the server dead: `restart` it for the next one."""
+        assert self.process is not None
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            self.kill()
+
+        watchdog = threading.Timer(timeout_s, expire)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            reply = self._request(prompt, max_tokens, temperature, seed, timeout_s)
+        finally:
+            watchdog.cancel()
+        if expired.is_set() or reply.status == "timeout":
+            self.kill()  # stop the generation that nobody waits for any more
+            self.process.wait_until(time.monotonic() + 1.0)
+            reason = reply.reason if reply.status == "timeout" else f"no complete answer within {timeout_s:.1f} s"
+            return Reply("timeout", reason + " (the server was killed)")
+        return reply
+
+    def _request(self, prompt: str, max_tokens: int, temperature: float, seed: int, timeout_s: float) -> Reply:
         assert self.process is not None
         req = self.mode.request
         payload: dict[str, object] = {"max_tokens": max_tokens, "temperature": temperature, "seed": seed}

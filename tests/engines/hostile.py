@@ -24,6 +24,12 @@ def hang() -> None:
         time.sleep(1)
 
 
+def ignore_term() -> None:
+    # An engine that ignores SIGTERM: only SIGKILL ends it (after the supervisor's grace period).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    hang()
+
+
 def grandchildren() -> None:
     # Two generations of children that hang too, in the same process group as the engine.
     for _ in range(2):
@@ -33,6 +39,22 @@ def grandchildren() -> None:
             hang()
     with open(sys.argv[2], "w") as pids:  # the test checks these pids are gone afterwards
         pids.write(str(os.getpid()))
+    hang()
+
+
+def daemonize() -> None:
+    # The classic double fork: the middle process exits at once, so the grandchild is reparented (to init or
+    # a subreaper) and no longer a descendant of the engine, but it stays in the engine's process group. It
+    # lets go of the engine's pipes, as a daemon does, so nothing but the group kill can reach it.
+    if os.fork() == 0:
+        if os.fork() == 0:
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            while True:
+                time.sleep(1)
+        os._exit(0)
+    os.wait()  # reap the middle process
     hang()
 
 
@@ -116,6 +138,13 @@ def serve(behaviour: str) -> None:
                 os.kill(os.getpid(), signal.SIGKILL)
             if behaviour == "hang-request":
                 hang()
+            if behaviour == "hang-first":
+                # Only the very first request of the test hangs, across server restarts: a marker file says
+                # it happened (sys.argv[3] is the test's directory).
+                marker = os.path.join(sys.argv[3], "hung-once")
+                if not os.path.exists(marker):
+                    open(marker, "w").close()
+                    hang()
             if behaviour == "error-500":
                 self.send_response(500)
                 self.end_headers()
@@ -143,7 +172,9 @@ def serve(behaviour: str) -> None:
 MODES = {
     "ok": answer,
     "hang": hang,
+    "ignore-term": ignore_term,
     "grandchildren": grandchildren,
+    "daemonize": daemonize,
     "segv": segv,
     "abort": abort,
     "oom-killed": oom_killed,
