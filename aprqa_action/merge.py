@@ -1,8 +1,14 @@
 """`aprqa merge`: the shard evidences of one playbook and model combined into one evidence, judged again.
 
 Refused (exit 2, with the reason): evidences of different playbooks (sha256), models (sha256 per format),
-plans or tool versions; a scenario in two evidences; scenarios of the plan in none (the missing shards
-are named when the evidences are shards of one split).
+plans or tool versions; a scenario in two evidences; scenarios of the plan in none (the missing shards are
+named per `--only` filter, e.g. "missing shard 2/2 of backend=cpu"). One evidence is merged too: a complete
+one is judged again as it is, a lone part of the plan is refused.
+
+What the merged evidence says about the machines: a backend is available if any part had it (its probe is
+the first such part's); `run.host` is the first part's host, and `selection.parts` names every part with its
+host and GPU. A comparison a part carried (its own `--baseline`) is dropped: it compared a part; give
+`aprqa merge --baseline EVIDENCE` to compare the whole. A lone whole evidence keeps its comparison.
 """
 
 from __future__ import annotations
@@ -10,19 +16,32 @@ from __future__ import annotations
 from pathlib import Path
 
 from aprqa_action.assess import assess
+from aprqa_action.axes import Backend, Format
+from aprqa_action.backends import BackendProbe
 from aprqa_action.errors import InputError
 from aprqa_action.evidence import Evidence, read_evidence
 from aprqa_action.playbook import Playbook
+from aprqa_action.report.compare import apply_policy, threshold_for, with_baseline
+from aprqa_action.score import parse_policy
 from aprqa_action.shard import Selection
 
 
-def merge(paths: list[Path], policy: str | None = None) -> Evidence:
-    if len(paths) < 2:
-        raise InputError("merge needs at least two evidence files")
+def merge(paths: list[Path], policy: str | None = None, baseline: Path | None = None) -> Evidence:
+    if not paths:
+        raise InputError("merge needs at least one evidence file")
+    if policy is not None:
+        parse_policy(policy)  # a bad policy is a usage error before anything is read
     parts = [read_evidence(p / "evidence.json" if p.is_dir() else p) for p in paths]
     first = parts[0]
     for path, part in zip(paths[1:], parts[1:], strict=True):
         _same(first, part, paths[0], path)
+    policy = policy or (first.verdict.policy if first.verdict else "gateway")
+    # One whole evidence (the fork-safe publish merges it too) keeps the comparison it made of the whole.
+    whole = len(parts) == 1 and not (first.selection is not None and first.selection.is_part)
+    carried = first.comparison if whole and baseline is None else None
+    if policy.startswith("regression:") and baseline is None and carried is None:
+        raise InputError(f"--fail-on {policy} compares with a baseline: give --baseline EVIDENCE")
+    base = read_evidence(baseline) if baseline is not None else None
     seen: dict[str, Path] = {}
     for path, part in zip(paths, parts, strict=True):
         for scenario in part.scenarios:
@@ -51,25 +70,58 @@ def merge(paths: list[Path], policy: str | None = None) -> Evidence:
     merged = first.model_copy(
         update={
             "run": run,
+            "backends": _backends(parts),
             "scenarios": scenarios,
             "observations": observations,
-            "selection": Selection(plan_ids=plan_ids),
+            "selection": Selection(plan_ids=plan_ids, parts=[_describe(p) for p in parts] if len(parts) > 1 else []),
             "items": [],
             "verdict": None,
+            "comparison": None,  # a part's comparison covered that part only
         }
     )
     # Every shard judged the same files: G0, G0-PULL and contract items are taken from the first.
     per_file = [i for i in first.items if i.gate_id == "G0-PULL" or i.gate_id.startswith("F-CONTRACT")]
     problems = {i.cell: i.reason for i in first.items if i.gate_id == "G0-INTEGRITY" and i.outcome == "Falsified"}
     playbook = Playbook.model_validate(first.playbook.spec)
-    return assess(
+    judged = assess(
         merged,
         playbook,
         problems=problems,  # type: ignore[arg-type]
         per_file=per_file,
-        policy=policy or (first.verdict.policy if first.verdict else "gateway"),
+        policy=policy,
         complete=state == "complete",
     )
+    if base is not None:
+        return with_baseline(judged, base, str(baseline), threshold_for(policy))
+    if carried is not None and judged.verdict is not None:
+        verdict = apply_policy(judged.verdict, carried, policy)
+        return judged.model_copy(update={"comparison": carried, "verdict": verdict})
+    return judged
+
+
+def _backends(parts: list[Evidence]) -> dict[Backend, BackendProbe]:
+    """Per backend, the first part that had it available, else the first part's probe (why it had not)."""
+    merged: dict[Backend, BackendProbe] = {}
+    for part in parts:
+        for backend, probe in part.backends.items():
+            if backend not in merged or (probe.available and not merged[backend].available):
+                merged[backend] = probe
+    return merged
+
+
+def _describe(part: Evidence) -> str:
+    """One part of a merge, for the report: what it ran and where."""
+    label = part.selection.label if part.selection is not None else "everything"
+    host = part.run.host
+    gpu = part.backends.get(Backend.GPU)
+    if gpu is None:
+        gpus = "not probed"
+    elif gpu.available:
+        gpus = ", ".join(gpu.devices) or gpu.reason
+    else:
+        gpus = "none"
+    cores = f" × {host.cpu_count}" if host.cpu_count else ""
+    return f"{label}: {host.hostname} ({host.cpu}{cores}, {host.memory_gb:g} GB RAM, GPU: {gpus})"
 
 
 def _same(a: Evidence, b: Evidence, pa: Path, pb: Path) -> None:
@@ -92,18 +144,51 @@ def _same(a: Evidence, b: Evidence, pa: Path, pb: Path) -> None:
         refuse("plans", f"{len(plans[0] or [])} scenarios", f"{len(plans[1] or [])} scenarios")
 
 
-def _digests(digests: dict[str, str]) -> str:
+def _digests(digests: dict[Format, str]) -> str:
     return ", ".join(f"{f} {d[:12]}" for f, d in sorted(digests.items())) or "none"
 
 
+def _cell(scenario_id: str) -> dict[str, str] | None:
+    """The axes in a plan id (`name:modality:backend:format:index`, profile runs `name:profile:backend:format:…`,
+    which run the run modality); None when the id has another shape."""
+    found = scenario_id.rsplit(":", 4)
+    if len(found) != 5:
+        return None
+    _, modality, backend, fmt, _ = found
+    return {"modality": "run" if modality == "profile" else modality, "backend": backend, "format": fmt}
+
+
 def _missing(missing: list[str], selections: list[Selection | None]) -> str:
-    counts = {s.shard_count for s in selections if s is not None}
-    filters = {str(sorted(s.only.items())) for s in selections if s is not None}
-    if len(counts) == 1 and None not in counts and len(filters) == 1:
+    """Why scenarios are in no evidence: the absent shards i/n of each `--only` filter the parts used (parts
+    of one filter must agree on n to name them), the cells no part's filter covers, else the first ids."""
+    groups: dict[str, list[Selection]] = {}
+    for s in selections:
+        if s is not None and s.shard_count is not None:
+            key = ",".join(f"{k}={'|'.join(v)}" for k, v in sorted(s.only.items()))
+            groups.setdefault(key, []).append(s)
+    reasons = []
+    for key, members in groups.items():
+        counts = {m.shard_count for m in members}
+        if len(counts) != 1:
+            continue
         n = counts.pop()
-        have = {s.shard_index for s in selections if s is not None}
-        absent = [f"{i}/{n}" for i in range(1, n + 1) if i not in have]  # type: ignore[operator]
+        assert n is not None
+        have = {m.shard_index for m in members}
+        absent = [f"{i}/{n}" + (f" of {key}" if key else "") for i in range(1, n + 1) if i not in have]
         if absent:
-            return f"missing shard(s) {', '.join(absent)}: {len(missing)} scenario(s) of the plan are in no evidence"
+            reasons.append(f"missing shard {', '.join(absent)}")
+    filters = [s.only for s in selections if s is not None]
+    if filters and all(filters):  # every part was filtered: name what no filter selects
+        uncovered = []
+        for sid in missing:
+            cell = _cell(sid)
+            covered = cell is not None and any(all(cell[k] in v for k, v in f.items()) for f in filters)
+            name = "/".join((cell["format"], cell["backend"], cell["modality"])) if cell else sid
+            if not covered and name not in uncovered:
+                uncovered.append(name)
+        if uncovered:
+            reasons.append(f"no part's --only covers {', '.join(uncovered)}")
     shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-    return f"{len(missing)} scenario(s) of the plan are in no evidence: {shown}"
+    lead = "; ".join(reasons) + ": " if reasons else ""
+    lone = " (a lone part of the plan cannot be merged into a whole)" if len(selections) == 1 else ""
+    return f"{lead}{len(missing)} scenario(s) of the plan are in no evidence{lone}: {shown}"

@@ -2,14 +2,21 @@
 can spread a playbook over runners (cpu cells on cpu runners, gpu cells on gpu runners, n jobs each).
 
 Sharding is deterministic and balanced by expected cost: a scenario weighs 2, a serve scenario 3 (a server to
-start), twice that on the gpu backend, 0 when it is skipped anyway. A profile_ci group (the warmup and measure
-runs of one format and backend) stays together in one shard. Units are dealt heaviest first, each to the
-least-loaded shard (ties: the lowest shard), which keeps every shard within one heaviest unit of every other;
-every scenario lands in exactly one shard for any n.
+start), twice that on the gpu backend. Weights come from the declared axes only, never from whether this host
+skips a scenario (no GPU here, a missing file): shard 1/2 on a cpu runner and shard 2/2 on a gpu runner must
+deal the same plan the same way, or their parts would overlap and miss scenarios. A profile_ci group (the
+warmup and measure runs of one format and backend) stays together in one shard. Units are dealt heaviest
+first, each to the least-loaded shard (ties: the lowest shard), which keeps every shard within one heaviest
+unit of every other; every scenario lands in exactly one shard for any n.
+
+`--only` values must name an axis value of the plan (a typo is an error, exit 2, not an empty run), and the
+filter must select at least one scenario. A shard of a non-empty selection may itself be empty (more shards
+than units to deal): it runs nothing and passes; `aprqa merge` judges the whole.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from itertools import groupby
 
@@ -28,6 +35,8 @@ class Selection(Record):
     shard_count: int | None = None
     only: dict[str, list[str]] = Field(default_factory=dict)
     plan_ids: list[str]
+    # A merged evidence: each part it was merged from — its selection, host and GPU — one line each.
+    parts: list[str] = Field(default_factory=list)
 
     @property
     def is_part(self) -> bool:
@@ -59,8 +68,6 @@ def parse_only(text: str) -> dict[str, list[str]]:
 
 
 def weight(scenario: Scenario) -> int:
-    if scenario.skip_reason is not None:
-        return 0
     return (3 if scenario.modality == "serve" else 2) * (2 if scenario.backend == "gpu" else 1)
 
 
@@ -88,7 +95,10 @@ def select(
     scenarios: list[Scenario], shard: tuple[int, int] | None = None, only: dict[str, list[str]] | None = None
 ) -> tuple[list[Scenario], Selection]:
     only = only or {}
+    _check_only(scenarios, only)
     chosen = [s for s in scenarios if all(str(getattr(s, key)) in values for key, values in only.items())]
+    if only and not chosen:
+        raise InputError(f"--only {_text(only)}: selects no scenario of the plan (no cell has all of these)")
     if shard is not None:
         chosen = deal(chosen, shard[1])[shard[0] - 1]
     selection = Selection(
@@ -98,3 +108,22 @@ def select(
         plan_ids=[s.id for s in scenarios],
     )
     return chosen, selection
+
+
+def _text(only: dict[str, list[str]]) -> str:
+    return ",".join(f"{key}={value}" for key, values in only.items() for value in values)
+
+
+def _check_only(scenarios: list[Scenario], only: dict[str, list[str]]) -> None:
+    """Every filter value must be one of the plan's values on that axis: `backend=cpux` is a typo, not a
+    request to run nothing."""
+    for key, values in only.items():
+        known = sorted({str(getattr(s, key)) for s in scenarios})
+        for value in values:
+            if value not in known:
+                close = difflib.get_close_matches(value, known, n=1)
+                hint = f"; did you mean {key}={close[0]}?" if close else ""
+                raise InputError(
+                    f"--only {key}={value}: the plan has no {key} {value!r} (its {key}s: {', '.join(known) or 'none'})"
+                    + hint
+                )

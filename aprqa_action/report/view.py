@@ -48,6 +48,8 @@ class CellRow:
     latency_ms: float | None = None  # median
     failed_gates: list[tuple[str, int]] = field(default_factory=list)
     skip_reason: str | None = None
+    # Scenarios (attempts of one scenario counted once) failing the repeat_min_pass rule; `failed` counts attempts.
+    failed_scenarios: int = 0
 
     @property
     def name(self) -> str:
@@ -61,7 +63,9 @@ class CellRow:
 
     @property
     def result(self) -> CellResult:
-        if self.failed:
+        """Judged per scenario, as G1, G2 and G4 are: with test_matrix.repeat, a scenario whose failed attempts
+        still leave repeat_min_pass passing ones passes, so its cell does too."""
+        if self.failed_scenarios:
             return "fail"
         if self.passed and self.skipped:
             return "partial"
@@ -198,8 +202,19 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
+def min_pass(evidence: Evidence) -> int | None:
+    """test_matrix.repeat_min_pass as the run judged it; None: every attempt must pass (the default, and what
+    an evidence without the recorded playbook is read as)."""
+    matrix = evidence.playbook.spec.get("test_matrix") or {}
+    value = matrix.get("repeat_min_pass") if isinstance(matrix, dict) else None
+    return value if isinstance(value, int) and value >= 1 else None
+
+
 def build_view(evidence: Evidence) -> ReportView:
     matrix: list[Scenario] = [s for s in evidence.scenarios if s.purpose == "matrix"]
+    needed = min_pass(evidence)
+    attempts: dict[tuple[str, str, str], dict[str, list[bool]]] = defaultdict(dict)  # cell → base id → passed?
+    crashed: set[str] = set()  # a crash in any attempt fails the scenario (G3), whatever repeat_min_pass says
     observed: dict[str, Observation] = {o.scenario_id: o for o in evidence.observations}
     by_scenario: dict[str, list[EvidenceItem]] = defaultdict(list)
     for item in evidence.items:
@@ -219,11 +234,15 @@ def build_view(evidence: Evidence) -> ReportView:
         if any(i.outcome in BAD_OUTCOMES for i in items):
             row.failed += 1
             falsified[key].update(_failure_label(i) for i in items if i.outcome in BAD_OUTCOMES)
+            attempts[key].setdefault(s.base_id, []).append(False)
+            if any(i.outcome == "Crashed" for i in items):
+                crashed.add(s.base_id)
         elif items and all(i.outcome == "Skipped" for i in items):
             row.skipped += 1
             row.skip_reason = row.skip_reason or items[0].reason
         elif items:
             row.passed += 1
+            attempts[key].setdefault(s.base_id, []).append(True)
         elif seen is not None and seen.status in ("skipped", "not_run"):
             row.skipped += 1
             row.skip_reason = row.skip_reason or seen.reason or s.skip_reason
@@ -238,6 +257,9 @@ def build_view(evidence: Evidence) -> ReportView:
         row.tok_per_sec = _median(rates[key])
         row.latency_ms = _median(latencies[key])
         row.failed_gates = sorted(falsified[key].items(), key=lambda kv: (-kv[1], kv[0]))
+        row.failed_scenarios = sum(
+            base in crashed or sum(oks) < min(needed or len(oks), len(oks)) for base, oks in attempts[key].items()
+        )
 
     perf: list[PerfRow] = []
     contracts: list[EvidenceItem] = []
