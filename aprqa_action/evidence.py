@@ -6,7 +6,6 @@ appended to `observations.jsonl` the moment it exists, so a killed run loses at 
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import socket
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import psutil
-from pydantic import Field
+from pydantic import ConfigDict, Field, ValidationError
 
 from aprqa_action import __version__
 from aprqa_action.axes import Backend, Format
@@ -63,7 +62,18 @@ class EngineInfo(Record):
     version: str | None
 
 
+# Defaults for the code that builds evidence, but always written: a file without them is not evidence.
+REQUIRED_IN_FILES = ("schema_version", "items")
+
+
+def _require_in_files(schema: dict[str, Any]) -> None:
+    required = {*schema.get("required", []), *REQUIRED_IN_FILES}
+    schema["required"] = [name for name in schema["properties"] if name in required]
+
+
 class Evidence(Record):
+    model_config = ConfigDict(**Record.model_config, json_schema_extra=_require_in_files)
+
     schema_version: int = SCHEMA_VERSION
     run: RunInfo
     playbook: PlaybookInfo
@@ -154,12 +164,17 @@ def read_evidence(path: Path) -> Evidence:
     from aprqa_action.errors import InputError
 
     try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
-    except ValueError as exc:
-        raise InputError(f"{path}: not a JSON evidence file: {exc}") from None
     try:
-        return Evidence.model_validate(data)
-    except ValueError as exc:
+        # Parsed by pydantic-core straight from the bytes: no intermediate tree of Python dicts.
+        evidence = Evidence.model_validate_json(raw)
+    except ValidationError as exc:
+        if any(error["type"] == "json_invalid" for error in exc.errors()):
+            raise InputError(f"{path}: not a JSON evidence file: {exc.errors()[0]['msg']}") from None
         raise InputError(f"{path}: not a valid evidence file: {exc}") from None
+    missing = [name for name in REQUIRED_IN_FILES if name not in evidence.model_fields_set]
+    if missing:
+        raise InputError(f"{path}: not a valid evidence file: missing {', '.join(missing)}")
+    return evidence

@@ -1,12 +1,15 @@
 """A real HTTP server that speaks the slice of the GitHub REST API the publisher uses, with state.
 
 Comments (paginated like GitHub: ascending ids, `per_page` ≤ 100, `Link` rel=next/last/first/prev),
-commit statuses, token checks (bad, missing, read-only) and faults queued per (method, path pattern).
+commit statuses, pull requests (their head commit), GET /user (403 for an installation token like
+GITHUB_TOKEN, the user for a personal access token, whose comments are then that user's), token checks
+(bad, missing, read-only) and faults queued per (method, path pattern).
 Every request is recorded so tests can check where the token went.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -20,6 +23,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 TOKEN = "ghs_fakeToken1234567890abcdefWRITE"
 READ_ONLY_TOKEN = "ghs_fakeToken0987654321zyxwvuREAD"
+PAT = "ghp_fakePersonalAccessToken0123456789"  # a user's token: GET /user answers, comments are the user's
+PAT_LOGIN = "release-manager"
 COMMENT_LIMIT = 65_536
 STATES = {"error", "failure", "pending", "success"}
 
@@ -27,6 +32,7 @@ _ISSUE_COMMENTS = re.compile(r"^/repos/([^/]+)/([^/]+)/issues/(\d+)/comments$")
 _COMMENT = re.compile(r"^/repos/([^/]+)/([^/]+)/issues/comments/(\d+)$")
 _STATUSES = re.compile(r"^/repos/([^/]+)/([^/]+)/statuses/([^/]+)$")
 _COMMIT_STATUSES = re.compile(r"^/repos/([^/]+)/([^/]+)/commits/([^/]+)/statuses$")
+_PULL = re.compile(r"^/repos/([^/]+)/([^/]+)/pulls/(\d+)$")
 
 
 @dataclass
@@ -45,12 +51,21 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None  # dict → JSON, str → as is
     vanish: bool = False  # delete the addressed comment, then answer normally (a real 404)
+    applied: bool = False  # do the request for real, then answer with the fault (a 502 after the write)
+    delay: float = 0.0  # seconds before answering (outside the lock): longer than the client's timeout
 
 
 class FakeGitHub:
-    def __init__(self, token: str = TOKEN, read_only_tokens: tuple[str, ...] = (READ_ONLY_TOKEN,)) -> None:
+    def __init__(
+        self,
+        token: str = TOKEN,
+        read_only_tokens: tuple[str, ...] = (READ_ONLY_TOKEN,),
+        users: dict[str, str] | None = None,
+    ) -> None:
         self.token = token
         self.read_only_tokens = set(read_only_tokens)
+        self.users = {PAT: PAT_LOGIN} if users is None else dict(users)  # personal access token → login
+        self.pulls: dict[tuple[str, int], str] = {}  # (owner/repo, number) → head sha
         self.requests: list[Recorded] = []
         self.comments: dict[tuple[str, int], list[dict[str, Any]]] = {}  # (owner/repo, issue) → comments
         self.statuses: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (owner/repo, sha) → newest last
@@ -82,6 +97,10 @@ class FakeGitHub:
         with self._lock:
             return self._create(repo, issue, body, login)
 
+    def add_pull(self, repo: str, number: int, head_sha: str) -> None:
+        with self._lock:
+            self.pulls[(repo, number)] = head_sha
+
     def issue_comments(self, repo: str, issue: int) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(c) for c in self.comments.get((repo, issue), [])]
@@ -100,11 +119,15 @@ class FakeGitHub:
         body: Any = None,
         times: int = 1,
         vanish: bool = False,
+        applied: bool = False,
+        delay: float = 0.0,
     ) -> None:
         """Queue `times` faults for requests whose method matches and whose path (no query) matches."""
         with self._lock:
             for _ in range(times):
-                self._faults.append(Fault(method, re.compile(pattern), status, dict(headers or {}), body, vanish))
+                self._faults.append(
+                    Fault(method, re.compile(pattern), status, dict(headers or {}), body, vanish, applied, delay)
+                )
 
     def pending_faults(self) -> int:
         with self._lock:
@@ -173,13 +196,21 @@ def _handler(api: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length).decode("utf-8", "replace") if length else ""
             parts = urlsplit(self.path)
+            self.delay = 0.0
             with api._lock:
                 api.requests.append(Recorded(method, self.path, dict(self.headers.items()), raw))
                 status, payload, headers = self._route(method, parts.path, parse_qs(parts.query), raw)
-            self._send(status, payload, headers)
+            if self.delay:
+                time.sleep(self.delay)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up waiting
+                self._send(status, payload, headers)
 
         def _route(self, method: str, path: str, query: dict[str, list[str]], raw: str) -> Response:
             fault = api._take_fault(method, path)
+            self.delay = fault.delay if fault is not None else 0.0
+            if fault is not None and fault.applied:
+                self._handle(method, path, query, raw)
+                return fault.status, fault.body, fault.headers
             if fault is not None and not fault.vanish:
                 return fault.status, fault.body, fault.headers
             if fault is not None:
@@ -188,6 +219,9 @@ def _handler(api: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     found = api._find(f"{match[1]}/{match[2]}", int(match[3]))
                     if found:
                         found[0].remove(found[1])
+            return self._handle(method, path, query, raw)
+
+        def _handle(self, method: str, path: str, query: dict[str, list[str]], raw: str) -> Response:
             denied = self._auth(method)
             if denied:
                 return denied
@@ -201,7 +235,8 @@ def _handler(api: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     return self._list(repo, issue, path, query)
                 if method == "POST":
                     invalid = _invalid_body(body)
-                    return invalid or (201, api._create(repo, issue, body["body"], "github-actions[bot]"), {})
+                    author = api.users.get(self._token(), "github-actions[bot]")
+                    return invalid or (201, api._create(repo, issue, body["body"], author), {})
             if match := _COMMENT.match(path):
                 found = api._find(f"{match[1]}/{match[2]}", int(match[3]))
                 if found is None:
@@ -223,14 +258,28 @@ def _handler(api: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 return self._status(f"{match[1]}/{match[2]}", match[3], body)
             if (match := _COMMIT_STATUSES.match(path)) and method == "GET":
                 return 200, list(reversed(api.statuses.get((f"{match[1]}/{match[2]}", match[3]), []))), {}
+            if (match := _PULL.match(path)) and method == "GET":
+                head = api.pulls.get((f"{match[1]}/{match[2]}", int(match[3])))
+                if head is None:
+                    return _error(404, "Not Found")
+                return 200, {"number": int(match[3]), "state": "open", "head": {"sha": head}}, {}
+            if path == "/user" and method == "GET":
+                login = api.users.get(self._token())
+                if login is None:  # what GitHub answers an installation token
+                    return _error(403, "Resource not accessible by integration")
+                return 200, {"login": login, "id": 1, "type": "User"}, {}
             return _error(404, "Not Found")
+
+        def _token(self) -> str:
+            return self.headers.get("Authorization", "").partition(" ")[2]
 
         def _auth(self, method: str) -> Response | None:
             header = self.headers.get("Authorization", "")
             scheme, _, token = header.partition(" ")
             if not header:
                 return _error(401, "Requires authentication")
-            if scheme.lower() not in ("bearer", "token") or token not in {api.token, *api.read_only_tokens}:
+            valid = {api.token, *api.read_only_tokens, *api.users}
+            if scheme.lower() not in ("bearer", "token") or token not in valid:
                 return _error(401, "Bad credentials")
             if method != "GET" and token in api.read_only_tokens:
                 return _error(403, "Resource not accessible by integration")

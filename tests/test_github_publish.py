@@ -14,6 +14,8 @@ from github_api_server import (
     BAD_GATEWAY,
     HEAD_SHA,
     MERGE_SHA,
+    PAT,
+    PAT_LOGIN,
     PR,
     READ_ONLY_TOKEN,
     REPO,
@@ -499,3 +501,152 @@ def test_an_unreachable_api_degrades_without_raising(tmp_path: Path) -> None:
     assert [name for name, _ in report.degraded] == ["comment", "status"]
     assert "ConnectionError" in report.comment.detail and "gave up after 5 attempts" in report.comment.detail
     assert TOKEN not in out.getvalue() + report.model_dump_json()
+
+
+# -- whose comment is ours -------------------------------------------------------------------------------
+
+
+def test_a_marker_comment_by_someone_else_is_never_edited_nor_deleted(gh: FakeGitHub, tmp_path: Path) -> None:
+    # mallory copies our hidden marker into her own comment, before and after ours.
+    forged = gh.add_comment(REPO, PR, MARK + "\nQUALIFIED, trust me", login="mallory")
+    mine = gh.add_comment(REPO, PR, MARK + "\nold verdict", login="github-actions[bot]")
+    later = gh.add_comment(REPO, PR, MARK + "\nanother forgery", login="mallory")
+
+    report, _ = run(gh, tmp_path, failing())
+
+    bodies = {c["id"]: c["body"] for c in gh.issue_comments(REPO, PR)}
+    assert bodies[forged["id"]] == MARK + "\nQUALIFIED, trust me"  # untouched
+    assert bodies[later["id"]] == MARK + "\nanother forgery"  # not deleted as a "duplicate"
+    assert "BLOCKED" in bodies[mine["id"]] and len(bodies) == 3
+    assert report.comment.action == "updated" and report.comment.comment_id == mine["id"]
+    assert writes(gh) == [
+        ("PATCH", f"/repos/{REPO}/issues/comments/{mine['id']}"),
+        ("POST", f"/repos/{REPO}/statuses/{HEAD_SHA}"),
+    ]
+    # GITHUB_TOKEN is no user: GET /user (asked once, for the foreign comments) answers 403 and changes nothing.
+    assert [r.path for r in gh.requests if r.path.startswith("/user")] == ["/user"]
+    assert any("by other authors alone: mallory" in note for note in report.notes)
+
+
+def test_only_a_forged_marker_comment_means_we_create_our_own(gh: FakeGitHub, tmp_path: Path) -> None:
+    forged = gh.add_comment(REPO, PR, MARK + "\nQUALIFIED, trust me", login="mallory")
+
+    report, _ = run(gh, tmp_path, failing())
+
+    assert report.comment.action == "created"
+    [first, second] = gh.issue_comments(REPO, PR)
+    assert first == forged
+    assert second["user"]["login"] == "github-actions[bot]" and "BLOCKED" in second["body"]
+
+
+def test_a_personal_access_token_owns_its_users_comments(tmp_path: Path) -> None:
+    with running() as gh:
+        mine = gh.add_comment(REPO, PR, MARK + "\nold verdict", login=PAT_LOGIN)
+        forged = gh.add_comment(REPO, PR, MARK + "\nforged", login="mallory")
+        env = actions_env(tmp_path, gh.url, token=PAT)
+
+        report, _ = run(gh, tmp_path, verdict(), env=env)
+
+        assert report.comment.action == "updated" and report.comment.comment_id == mine["id"]
+        assert [c["body"] for c in gh.issue_comments(REPO, PR)] == [
+            MARK + "\n" + verdict().comment_markdown,
+            forged["body"],
+        ]
+        assert [r.path for r in gh.requests if r.path.startswith("/user")] == ["/user"]
+
+
+def test_an_explicit_comment_author_is_ours_too(gh: FakeGitHub, tmp_path: Path) -> None:
+    # A GitHub App's installation token comments as `<app>[bot]`; GET /user cannot tell (403).
+    mine = gh.add_comment(REPO, PR, MARK + "\nold verdict", login="aprqa-app[bot]")
+
+    report, _ = run(gh, tmp_path, verdict(comment_author="APRQA-APP[bot]"))  # logins ignore case
+
+    assert report.comment.action == "updated" and report.comment.comment_id == mine["id"]
+    assert len(gh.issue_comments(REPO, PR)) == 1
+
+
+def test_a_create_that_502s_after_creating_is_not_repeated(gh: FakeGitHub, tmp_path: Path, clock: FakeTime) -> None:
+    # GitHub created the comment, then the gateway answered 502: a blind retry would post a second one.
+    gh.inject("POST", COMMENTS, 502, body=BAD_GATEWAY, applied=True)
+
+    report, _ = run(gh, tmp_path, verdict(), clock)
+
+    comment = assert_published(gh, report)
+    assert comment["body"] == MARK + "\n" + verdict().comment_markdown
+    assert len(gh.issue_comments(REPO, PR)) == 1
+    assert [m for m, p in writes(gh) if "/statuses/" not in p] == ["POST", "PATCH"]
+    assert clock.sleeps == [1.0]  # one backoff before looking again
+    assert any("created after all" in note for note in report.notes)
+
+
+def test_a_create_that_times_out_after_creating_is_not_repeated(gh: FakeGitHub, tmp_path: Path) -> None:
+    # The comment is created, but the answer comes after the client's (shortened) timeout.
+    gh.inject("POST", COMMENTS, 201, applied=True, delay=1.0)
+
+    report, _ = run(gh, tmp_path, verdict(), timeout=0.3, backoff=0.001)
+
+    assert_published(gh, report)
+    assert len(gh.issue_comments(REPO, PR)) == 1
+    assert [m for m, p in writes(gh) if "/statuses/" not in p] == ["POST", "PATCH"]
+    assert any("ReadTimeout" in note and "may have been applied" in note for note in report.notes)
+    assert any("created after all" in note for note in report.notes)
+
+
+def test_a_create_that_502s_without_creating_is_retried_once(gh: FakeGitHub, tmp_path: Path, clock: FakeTime) -> None:
+    gh.inject("POST", COMMENTS, 502, body=BAD_GATEWAY)
+
+    report, _ = run(gh, tmp_path, verdict(), clock)
+
+    assert_published(gh, report)
+    assert report.comment.action == "created"
+    assert [m for m, p in writes(gh) if "/statuses/" not in p] == ["POST", "POST"]
+    listed = [r for r in gh.requests if r.method == "GET" and "/comments" in r.path]
+    assert len(listed) == 2  # listed again between the two POSTs
+
+
+def test_a_create_that_keeps_failing_gives_up_with_bounded_attempts(
+    gh: FakeGitHub, tmp_path: Path, clock: FakeTime
+) -> None:
+    gh.inject("POST", COMMENTS, 503, times=10)
+
+    report, printed = run(gh, tmp_path, verdict(), clock, max_attempts=3)
+
+    assert [r.method for r in gh.requests if r.path.endswith("/comments")].count("POST") == 3
+    assert gh.issue_comments(REPO, PR) == [] and report.comment.outcome == "degraded"
+    assert clock.sleeps == [1.0, 2.0]
+    assert "comment not published" in printed
+
+
+# -- the PR number of a fork's artifact is checked against the PR's head -----------------------------------
+
+
+FORK_EVENT = {"workflow_run": {"id": 99, "head_sha": HEAD_SHA, "pull_requests": []}}
+
+
+def test_the_pr_head_matches_the_expected_sha_then_publish(gh: FakeGitHub, tmp_path: Path) -> None:
+    gh.add_pull(REPO, PR, HEAD_SHA)
+    env = actions_env(tmp_path, gh.url, event_name="workflow_run", event=FORK_EVENT)
+
+    report, _ = run(gh, tmp_path, verdict(pr_number=PR, expect_head_sha=HEAD_SHA.upper()), env=env)
+
+    assert_published(gh, report)
+    assert (gh.requests[0].method, gh.requests[0].path) == ("GET", f"/repos/{REPO}/pulls/{PR}")
+
+
+@pytest.mark.parametrize("head", ["b" * 40, None], ids=["another-head", "no-such-pr"])
+def test_a_pr_number_that_is_not_this_commits_gets_nothing(gh: FakeGitHub, tmp_path: Path, head: str | None) -> None:
+    # The fork's artifact names PR 7, but PR 7's head is someone else's commit (or there is no PR 7).
+    if head:
+        gh.add_pull(REPO, PR, head)
+    env = actions_env(tmp_path, gh.url, event_name="workflow_run", event=FORK_EVENT)
+
+    report, printed = run(gh, tmp_path, verdict(pr_number=PR, expect_head_sha=HEAD_SHA), env=env)
+
+    assert gh.issue_comments(REPO, PR) == [] and gh.commit_statuses(REPO, HEAD_SHA) == []
+    assert writes(gh) == []
+    assert [name for name, _ in report.degraded] == ["comment", "status"]
+    assert f"PR #{PR}" in report.comment.detail
+    assert printed.count("::warning title=aprqa publish::") == 2
+    # The verdict itself is unchanged: the outputs still carry it.
+    outputs = parse_github_output((tmp_path / "github_output").read_text())
+    assert (outputs["qualified"], outputs["mqs"]) == ("true", "912")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import report_fixtures as fx
 
-from aprqa_action.evidence import SCHEMA_VERSION, Evidence, dump
+from aprqa_action.errors import InputError
+from aprqa_action.evidence import SCHEMA_VERSION, Evidence, dump, read_evidence
 from aprqa_action.report.schema import evidence_schema, evidence_schema_text, main, schema_errors, schema_path
 
 
@@ -50,3 +52,15 @@ def test_the_schema_rejects_what_aprqa_would_not_read() -> None:
         f"schema_version: {SCHEMA_VERSION} was expected",
         "verdict/status: 'GREAT' is not one of ['CERTIFIED', 'PROVISIONAL', 'BLOCKED']",
     ]
+
+
+@pytest.mark.parametrize("field", ["schema_version", "items"])
+def test_a_file_without_schema_version_or_items_is_not_evidence(field: str, tmp_path: Path) -> None:
+    # Both have defaults in the model (for the code that builds evidence) but are always written.
+    data = json.loads(dump(fx.blocked()))
+    del data[field]
+    assert schema_errors(data) == [f"(root): '{field}' is a required property"]
+    path = tmp_path / "evidence.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=f"missing {field}"):
+        read_evidence(path)

@@ -19,6 +19,7 @@ from aprqa_action.github.redact import Redactor
 from aprqa_action.github.retry import (
     ClientOptions,
     Wait,
+    backoff,
     is_primary_limit,
     is_retryable,
     is_secondary_limit,
@@ -85,8 +86,10 @@ class GitHubClient:
     def get(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
         return self._json(self.request("GET", path, params=params))
 
-    def post(self, path: str, body: Mapping[str, Any]) -> Any:
-        return self._json(self.request("POST", path, body=body))
+    def post(self, path: str, body: Mapping[str, Any], *, idempotent: bool = True) -> Any:
+        """`idempotent=False` (creating a comment): no blind retry after a 5xx or a network error, which
+        GitHub may have applied; the GitHubError is `uncertain` and the caller checks before retrying."""
+        return self._json(self.request("POST", path, body=body, idempotent=idempotent))
 
     def patch(self, path: str, body: Mapping[str, Any]) -> Any:
         return self._json(self.request("PATCH", path, body=body))
@@ -116,14 +119,21 @@ class GitHubClient:
         *,
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, str | int] | None = None,
+        idempotent: bool = True,
     ) -> requests.Response:
         """A successful response, or a GitHubError once retries are exhausted or pointless."""
         url = self._url(path)
         label = f"{method} {urlsplit(url).path}"
+        # A rate-limit answer means GitHub did nothing, so even a non-idempotent write may be retried on it.
+        retry = (
+            retry_if_exception_type(_NETWORK_ERRORS) | retry_if_result(self._should_retry)
+            if idempotent
+            else retry_if_result(self._is_rate_limited)
+        )
         with self._lock:
             self._gave_up = ""
             retrying = Retrying(
-                retry=retry_if_exception_type(_NETWORK_ERRORS) | retry_if_result(self._should_retry),
+                retry=retry,
                 wait=self._wait,
                 stop=self._stop,
                 sleep=self._options.sleep,
@@ -135,10 +145,20 @@ class GitHubClient:
                 response: requests.Response = retrying(self._attempt, method, url, body, params)
             except requests.RequestException as exc:
                 message = f"{label}: {type(exc).__name__}: {exc}{self._why()}"
-                raise GitHubError(self._redact(message)) from None
+                raise GitHubError(self._redact(message), uncertain=not idempotent) from None
         if response.ok:
             return response
-        raise self._error(label, response)
+        error = self._error(label, response)
+        error.uncertain = not idempotent and response.status_code >= 500
+        raise error
+
+    @property
+    def max_attempts(self) -> int:
+        return self._options.max_attempts
+
+    def pause(self, attempt: int) -> None:
+        """Sleep the exponential backoff after failed attempt `attempt` of a retry the caller drives."""
+        self._options.sleep(backoff(self._options, attempt))
 
     # -- internals --------------------------------------------------------------------------------------
 
@@ -183,6 +203,10 @@ class GitHubClient:
     @staticmethod
     def _should_retry(response: requests.Response) -> bool:
         return is_retryable(response.status_code, response.headers, response.text)
+
+    @staticmethod
+    def _is_rate_limited(response: requests.Response) -> bool:
+        return response.status_code < 500 and is_retryable(response.status_code, response.headers, response.text)
 
     def _wait(self, state: RetryCallState) -> float:
         outcome = state.outcome

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 
 class GitHubError(Exception):
-    """A request failed for good (after any retries); `status` is None for network failures."""
+    """A request failed for good (after any retries); `status` is None for network failures.
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    `uncertain`: a write that was not retried because GitHub may have applied it anyway (a 5xx or a
+    network error): the caller checks before writing again.
+    """
+
+    def __init__(self, message: str, status: int | None = None, *, uncertain: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.uncertain = uncertain
 
 
 class AuthError(GitHubError):

@@ -18,6 +18,8 @@ def request_from_evidence(
     post_status: bool,
     key: str | None = None,
     pr_number: int | None = None,
+    comment_author: str | None = None,
+    expect_head_sha: str | None = None,
 ) -> PublishRequest:
     verdict = evidence.verdict
     if verdict is None:
@@ -42,6 +44,8 @@ def request_from_evidence(
         comment_mode=comment_mode,
         post_status=post_status,
         pr_number=pr_number,
+        comment_author=comment_author,
+        expect_head_sha=expect_head_sha,
     )
 
 
@@ -53,6 +57,8 @@ def request_without_evidence(
     post_status: bool,
     key: str | None = None,
     pr_number: int | None = None,
+    comment_author: str | None = None,
+    expect_head_sha: str | None = None,
 ) -> PublishRequest:
     """The run failed before it could judge (exit 2/3): say so wherever the verdict would have gone."""
     text = f"## aprqa: {playbook} — no verdict\n\nThe qualification run did not produce a verdict: {problem}.\n"
@@ -69,5 +75,7 @@ def request_without_evidence(
         comment_mode=comment_mode,
         post_status=post_status,
         pr_number=pr_number,
+        comment_author=comment_author,
+        expect_head_sha=expect_head_sha,
         error=problem,
     )

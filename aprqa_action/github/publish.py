@@ -53,6 +53,10 @@ class PublishRequest(_Record):
     post_status: bool = True
     pr_number: int | None = Field(default=None, ge=1)  # overrides the event (workflow_run for fork PRs)
     error: str | None = None  # the run could not judge (infrastructure): commit status `error`
+    comment_author: str | None = None  # a login whose comments are ours too (a GitHub App's `name[bot]`)
+    # The qualified commit: publish nothing unless PR `pr_number`'s head is this commit (a PR number read
+    # from a fork's artifact is the fork's claim, not a fact).
+    expect_head_sha: str | None = None
 
 
 class StepResult(_Record):
@@ -232,12 +236,39 @@ def _remote(
     assert ctx.repository is not None and token is not None
     redact = Redactor(token)
     with GitHubClient(ctx.api_url, token, options=options) as client:
+        refused = _verify_head(client, request, ctx, ctx.repository) if request.expect_head_sha else None
+        if refused:
+            refused = redact(refused)
+            comment = comment or CommentResult(outcome="degraded", detail=refused)
+            status = status or _degraded(refused)
         if comment is None:
             comment = _comment(client, request, ctx, ctx.repository, redact, notes)
         if status is None:
             status = _status(client, request, ctx, ctx.repository, redact)
         notes.extend(client.log)
     return comment, status
+
+
+def _verify_head(client: GitHubClient, request: PublishRequest, ctx: GitHubContext, repository: str) -> str | None:
+    """None when the PR's head (and the commit to status) is the expected commit, else why not: then nothing
+    goes to the PR, since its number may have been forged."""
+    expected = (request.expect_head_sha or "").strip().lower()
+    if ctx.sha is not None and ctx.sha.lower() != expected:
+        return f"the commit to status ({ctx.sha}) is not the expected head {expected}"
+    if ctx.pr_number is None:
+        return None
+    try:
+        data = client.get(f"/repos/{repository}/pulls/{ctx.pr_number}")
+    except GitHubError as exc:
+        return f"cannot check the head commit of PR #{ctx.pr_number}: {_describe(exc)}"
+    head = data.get("head") if isinstance(data, dict) else None
+    sha = head.get("sha") if isinstance(head, dict) else None
+    if not isinstance(sha, str) or sha.lower() != expected:
+        return (
+            f"PR #{ctx.pr_number}'s head is {sha or 'unknown'}, not the qualified commit {expected}: "
+            "the PR number does not belong to this run (or the PR has moved on)"
+        )
+    return None
 
 
 def _comment(
@@ -254,7 +285,9 @@ def _comment(
     # on-failure: post only for a failed verdict, but still refresh an earlier comment so it is never stale.
     create = request.comment_mode == "always" or not request.qualified
     try:
-        outcome = upsert_comment(client, repository, ctx.pr_number, mark, body, create=create)
+        outcome = upsert_comment(
+            client, repository, ctx.pr_number, mark, body, create=create, author=request.comment_author
+        )
     except GitHubError as exc:
         return CommentResult(outcome="degraded", detail=redact(_describe(exc)))
     notes.extend(redact(note) for note in outcome.notes)
