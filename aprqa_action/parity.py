@@ -79,8 +79,8 @@ def _item(
         )
 
     if ref is None or ref.status != "ok" or seen.status != "ok":
-        why = "no answer from" + " and ".join(
-            f" {name} ({o.status if o else 'not run'})"
+        why = "no answer from " + " and ".join(
+            f"{name} ({o.status if o else 'not run'})"
             for name, o in ((reference, ref), (fmt, seen))
             if o is None or o.status != "ok"
         )

@@ -6,15 +6,20 @@ Without options it runs two cases: a realistic one (every 5th scenario falsified
 the oracles cut them) and the worst case (every scenario falsified by two oracles, 2,000-character hostile
 excerpts). For each it prints the time to read evidence.json back, the render time of every report (the
 evidence → view → summary, comment and JUnit path `write_reports` takes, timed without instrumentation), the
-peak traced memory of a second, traced render (tracemalloc), the process's peak RSS, and the sizes against
-GitHub's limits. Targets on the reference machine: render ≤ 2 s, ≤ 200 MB, comment ≤ 65,536 characters.
-It is not part of the test suite: tests never assert wall-clock times.
+peak traced memory of a second, traced render (tracemalloc), and the sizes against GitHub's limits. Then
+what `aprqa report evidence.json` costs as a whole: read + render in a fresh process (so that building the
+synthetic evidence here does not count), its total time and its peak RSS (interpreter and imports included;
+the RSS after the imports is printed too). Targets on the reference machine: render ≤ 2 s and read + render
+≤ 2 s, ≤ 200 MB traced and ≤ 200 MB peak RSS, comment ≤ 65,536 characters. It is not part of the test
+suite: tests never assert wall-clock times.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +39,37 @@ from aprqa_action.report.markdown import render_comment, render_summary  # noqa:
 from aprqa_action.report.view import build_view  # noqa: E402
 
 MB = 1024 * 1024
+TARGET_S = 2.0
+TARGET_MB = 200
+
+# `aprqa report`'s work in a fresh interpreter: read evidence.json, render every report. Prints one JSON line.
+FRESH = """
+import json, sys, time
+from pathlib import Path
+from aprqa_action.evidence import read_evidence
+from aprqa_action.report.junit import paused_gc, render_junit
+from aprqa_action.report.markdown import render_comment, render_summary
+from aprqa_action.report.view import build_view
+def hwm_mb():  # VmHWM belongs to this process's own memory map: ru_maxrss may carry the parent's over exec
+    line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+imported_mb = hwm_mb()
+started, cpu = time.perf_counter(), time.process_time()
+evidence = read_evidence(Path(sys.argv[1]))
+read_s, read_mb = time.perf_counter() - started, hwm_mb()
+with paused_gc():
+    view = build_view(evidence)
+    render_summary(evidence, view=view), render_comment(evidence, view=view), render_junit(evidence)
+total_s, cpu_s = time.perf_counter() - started, time.process_time() - cpu
+figures = {"read_s": read_s, "total_s": total_s, "cpu_s": cpu_s, "rss_mb": hwm_mb(), "imported_mb": imported_mb}
+figures["read_mb"] = read_mb
+print(json.dumps(figures))
+"""
+
+
+def fresh_read_and_render(path: Path) -> dict[str, float]:
+    done = subprocess.run([sys.executable, "-c", FRESH, str(path)], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
 
 
 def render_all(evidence: Evidence) -> tuple[str, str, str]:
@@ -64,8 +100,10 @@ def case(scenarios: int, fail_every: int, excerpt_chars: int) -> bool:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
 
+        fresh = fresh_read_and_render(path)
+
     failing = len(range(0, scenarios, fail_every))
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux; this process built it all
     summary_bytes = len(summary.encode("utf-8"))
     print(
         f"{scenarios:,} scenarios, {failing:,} falsified, {excerpt_chars:,}-character excerpts, "
@@ -73,13 +111,25 @@ def case(scenarios: int, fail_every: int, excerpt_chars: int) -> bool:
     )
     print(f"  read evidence.json   {load_s:6.2f} s")
     print(f"  render all reports   {render_s:6.2f} s   (write_reports with files: {write_s:.2f} s)")
-    print(f"  render peak memory   {peak / MB:6.1f} MB traced; process peak RSS {rss_mb:.0f} MB")
+    print(f"  render peak memory   {peak / MB:6.1f} MB traced (this process, generator included: {rss_mb:.0f} MB RSS)")
+    print(
+        f"  read + render, fresh {fresh['total_s']:6.2f} s   (read {fresh['read_s']:.2f} s, "
+        f"CPU {fresh['cpu_s']:.2f} s); peak RSS {fresh['rss_mb']:.0f} MB ({fresh['imported_mb']:.0f} MB after the "
+        f"imports, {fresh['read_mb']:.0f} MB after the read)"
+    )
     print(f"  summary.md           {summary_bytes:>10,} bytes of {SUMMARY_LIMIT:,}")
     print(f"  comment.md           {len(comment):>10,} characters of {COMMENT_LIMIT:,}")
     print(f"  junit.xml            {len(junit.encode('utf-8')):>10,} bytes")
-    ok = render_s <= 2.0 and peak <= 200 * MB and len(comment) <= COMMENT_LIMIT and summary_bytes <= SUMMARY_LIMIT
-    print(f"  targets (≤ 2 s, ≤ 200 MB, within GitHub's limits): {'met' if ok else 'MISSED'}")
-    return ok
+    checks = {
+        f"render ≤ {TARGET_S:g} s": render_s <= TARGET_S,
+        f"read + render ≤ {TARGET_S:g} s": fresh["total_s"] <= TARGET_S,
+        f"≤ {TARGET_MB} MB traced": peak <= TARGET_MB * MB,
+        f"peak RSS ≤ {TARGET_MB} MB": fresh["rss_mb"] <= TARGET_MB,
+        "within GitHub's limits": len(comment) <= COMMENT_LIMIT and summary_bytes <= SUMMARY_LIMIT,
+    }
+    missed = [name for name, met in checks.items() if not met]
+    print(f"  targets ({', '.join(checks)}): {'met' if not missed else 'MISSED: ' + ', '.join(missed)}")
+    return not missed
 
 
 def main() -> int:

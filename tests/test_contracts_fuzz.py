@@ -2,7 +2,8 @@
 
 Random bytes, byte-level mutations of valid files (including the real SmolLM2 header) and randomly built
 SafeTensors headers go through read_model, check_invariants, provenance and inspect_text. None may raise,
-and none may answer with an internal error (that would be an exception we caught: a bug, not a verdict).
+and none may answer with an internal error (that would be an exception we caught: a bug, not a verdict), or
+allocate more than PEAK_LIMIT for one input (tracemalloc).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import struct
 import tempfile
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -41,7 +43,29 @@ FUZZ = settings(max_examples=120, deadline=None, database=None, suppress_health_
 INTERESTING = [0, 1, 7, 31, 255, 2**16 - 1, 2**31, 2**32 - 1, 2**32, 2**62, 2**63, 2**64 - 1]
 
 
-def _check(path: Path) -> None:
+# "Never unbounded memory": the largest input here, SmolLM2's 1.78 MB header (+64 KB), costs ~1.1 MiB and the
+# whole real file ~2.6 MiB; a count or length taken from the file without a bound (a list of 2**32 entries, a
+# buffer sized by a corrupt offset) goes far past this.
+PEAK_LIMIT = 32 << 20
+
+
+def _check(path: Path, limit: int = PEAK_LIMIT) -> None:
+    # tracemalloc sees numpy's buffers and Python objects, not the read-only mmap of the file (that costs no
+    # memory of its own): the peak is what the readers allocate for this one input.
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    try:
+        _answers(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        if started:
+            tracemalloc.stop()
+    assert peak <= limit, f"{path.name}: {peak / 2**20:.1f} MiB allocated for one input"
+
+
+def _answers(path: Path) -> None:
     model = read_model(path)
     assert isinstance(model, ModelFile | ReadFailure)
     results = check_invariants(path, ALL, ["q4_k_m", "f16"])
@@ -160,3 +184,13 @@ def test_mutated_real_header(workdir: Path, data: st.DataObject) -> None:
     path = workdir / "real.gguf"
     path.write_bytes(_mutate(head, edits, None))
     _check(path)
+
+
+def test_the_memory_bound_sees_what_the_readers_allocate(workdir: Path) -> None:
+    # The bound can fail: reading SmolLM2's real header allocates ~1 MiB, so a limit of 256 KiB must trip on
+    # it, while the real limit holds.
+    path = workdir / "real-header.gguf"
+    path.write_bytes(SMOLLM2.open("rb").read(1_785_664 + 65_536))
+    _check(path)
+    with pytest.raises(AssertionError, match="MiB allocated for one input"):
+        _check(path, limit=256 << 10)

@@ -7,12 +7,17 @@ NaN planted in any one scale field must both dequantize to a non-finite value an
 
 from __future__ import annotations
 
+import struct
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from contracts_fixtures import private_cache_fixture  # noqa: F401 - pytest fixtures, registered by import
+from contracts_fixtures import (  # noqa: F401 - pytest fixtures, registered by import
+    gguf_file,
+    gguf_tensor_info,
+    private_cache_fixture,
+)
 from gguf import GGMLQuantizationType, GGUFWriter
 from gguf.constants import GGML_QUANT_SIZES
 from gguf.quants import dequantize
@@ -20,7 +25,7 @@ from gguf.quants import dequantize
 from aprqa_action.contracts import check_invariants
 from aprqa_action.contracts.ggml_types import BY_NAME, TYPES, GGMLType, ScaleField, unscannable
 
-NO_DEQUANTIZER = {"Q8_1", "Q8_K", "Q1_0"}  # gguf-py cannot dequantize these (checked against ggml-common.h)
+NO_DEQUANTIZER = {"Q8_1", "Q8_K", "Q1_0"}  # gguf-py cannot dequantize these: hand-built blocks below
 BLOCK_TYPES = [t for t in TYPES.values() if t.scales and t.name not in NO_DEQUANTIZER]
 ONE = {"f16": 0x3C00, "f32": 0x3F80_0000, "e8m0": 127, "iq1m": 0x3C00}
 NAN = {"f16": 0x7E00, "f32": 0x7FC0_0000, "e8m0": 0xFF, "iq1m": 0x7E00}
@@ -105,3 +110,57 @@ def test_a_nan_scale_is_found_in_its_block(tmp_path: Path, gtype: GGMLType, fiel
     (result,) = check_invariants(_gguf(tmp_path / "m.gguf", gtype, blocks), ["I-4"], [])
     assert result.outcome == "fail"
     assert f"({field.name} of 1 of 8 blocks); first in block 5, {field.name}=0x" in result.reason
+
+
+# -- the types gguf-py cannot dequantize: blocks built by hand from ggml-common.h ---------------------------
+
+
+def _hand_block(name: str, d: float, s: float, rng: np.random.Generator) -> bytes:
+    """One block as ggml-common.h lays it out, written field by field (not from our scale table)."""
+    qs = rng.integers(0, 256, size=256, dtype=np.uint8).tobytes()
+    if name == "Q8_1":  # {ggml_half d; ggml_half s; int8_t qs[QK8_1 = 32];}: 36 bytes
+        return struct.pack("<ee", d, s) + qs[:32]
+    if name == "Q8_K":  # {float d; int8_t qs[QK_K = 256]; int16_t bsums[QK_K / 16];}: 292 bytes
+        return struct.pack("<f", d) + qs + struct.pack("<16h", *range(-8, 8))
+    assert name == "Q1_0"  # {ggml_half d; uint8_t qs[QK1_0 / 8 = 16];} with QK1_0 = 128: 18 bytes
+    return struct.pack("<e", d) + qs[:16]
+
+
+HAND_LAYOUT = {"Q8_1": (9, 32, 36), "Q8_K": (15, 256, 292), "Q1_0": (41, 128, 18)}  # ggml id, QK, bytes/block
+
+
+def test_every_type_without_a_dequantizer_has_a_hand_built_block() -> None:
+    assert set(HAND_LAYOUT) == NO_DEQUANTIZER
+    assert {name: (BY_NAME[name].id, BY_NAME[name].block_size, BY_NAME[name].type_size) for name in HAND_LAYOUT} == (
+        HAND_LAYOUT
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "field"), [("Q8_1", "d"), ("Q8_1", "s"), ("Q8_K", "d"), ("Q1_0", "d")], ids=lambda x: x
+)
+def test_a_nan_scale_is_found_in_hand_built_blocks(tmp_path: Path, name: str, field: str) -> None:
+    ggml_id, per_block, size = HAND_LAYOUT[name]
+
+    def tensor_file(path: Path, nan_in: int | None, value: float = float("nan")) -> Path:
+        rng = np.random.default_rng(ggml_id)
+        blocks = []
+        for i in range(8):
+            bad = value if i == nan_in else 1.0
+            blocks.append(_hand_block(name, bad if field == "d" else 0.5, bad if field == "s" else 0.5, rng))
+        assert all(len(b) == size for b in blocks)
+        info = gguf_tensor_info(b"w", [8 * per_block, 1], ggml_id, 0)
+        path.write_bytes(gguf_file([], [info], b"".join(blocks)))
+        return path
+
+    assert [r.outcome for r in check_invariants(tensor_file(tmp_path / "ok.gguf", None), ["I-4", "I-5"], [])] == [
+        "pass",
+        "pass",
+    ]
+    (result,) = check_invariants(tensor_file(tmp_path / "nan.gguf", 5), ["I-4"], [])
+    assert result.outcome == "fail"
+    assert f"({field} of 1 of 8 blocks); first in block 5, {field}=0x" in result.reason, result.reason
+    data_start = len(gguf_file([], [gguf_tensor_info(b"w", [8 * per_block, 1], ggml_id, 0)]))  # header, padded
+    assert result.reason.endswith(f" at byte {data_start + 5 * size + (2 if field == 's' else 0)}")
+    (inf,) = check_invariants(tensor_file(tmp_path / "inf.gguf", 2, float("-inf")), ["I-4"], [])
+    assert inf.outcome == "fail" and f"first in block 2, {field}=0x" in inf.reason

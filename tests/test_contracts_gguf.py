@@ -391,6 +391,31 @@ def test_k_quant_schemes(tmp_path: Path) -> None:
     )
 
 
+def test_eight_expert_models_keep_attn_k_and_v_in_q8_0(tmp_path: Path) -> None:
+    # llama-quantize gives attn_k/attn_v Q8_0 whatever the scheme when n_expert == 8 (Mixtral): a real
+    # Mixtral q4_k_m holds them so. Rows of 256 rule out Q8_0 as q4_k_m's row fallback, so only the expert
+    # count can make them right.
+    q8_kv = {name: GGMLQuantizationType.Q8_0 for name in ("blk.0.attn_k.weight", "blk.0.attn_v.weight")}
+
+    def judged(name: str, metadata: dict[str, int]) -> tuple[str, str]:
+        path = tiny_gguf(
+            tmp_path / name, weight_type=GGMLQuantizationType.Q4_K, file_type=15, config=WIDE, retype=q8_kv,
+            metadata=metadata,
+        )  # fmt: skip
+        (result,) = check_invariants(path, ["I-3"], ["q4_k_m"])
+        return result.outcome, result.reason
+
+    assert judged("mixtral.gguf", {"expert_count": 8, "expert_used_count": 2})[0] == "pass"
+    flagged = "2 tensors stored Q8_0, q4_k_m's fallback for rows that are not a multiple of 256, though theirs are"
+    for name, metadata in (("dense.gguf", {}), ("four.gguf", {"expert_count": 4}), ("16.gguf", {"expert_count": 16})):
+        outcome, reason = judged(name, metadata)
+        assert outcome == "fail" and flagged in reason, (name, reason)
+    # Only attn_k/attn_v: Q8_0 on attn_q of the same 8-expert model is still flagged.
+    q8_kv["blk.0.attn_q.weight"] = GGMLQuantizationType.Q8_0
+    outcome, reason = judged("mixtral-q.gguf", {"expert_count": 8})
+    assert outcome == "fail" and "1 tensor stored Q8_0" in reason and "blk.0.attn_q.weight" in reason, reason
+
+
 def test_a_huge_block_count_is_reported_without_enumerating_it(tmp_path: Path) -> None:
     # The fuzzer found a block_count of 2**32 - 1 making I-2 build a set of four billion layers.
     path = tiny_gguf(tmp_path / "m.gguf", metadata={"block_count": 2**32 - 1})

@@ -48,6 +48,22 @@ def test_cache_file_and_invalidation(tmp_path: Path, private_cache: Path, monkey
     second = sha256(path)
     assert second == hashlib.sha256(path.read_bytes()).hexdigest() != first
     assert json.loads(cache_file().read_text())[os.path.realpath(path)]["sha256"] == second  # replaced
+    # The same size, rewritten in place with one byte changed: only the mtime tells, and it must re-hash.
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    before = path.stat()
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))  # a coarse clock could tie
+    assert path.stat().st_size == before.st_size
+    third = sha256(path)
+    assert third == hashlib.sha256(bytes(data)).hexdigest() != second
+    _memory.clear()  # and through the JSON file, as in a new process
+    assert sha256(path) == third
+    # Back to the earlier bytes at yet another mtime: the digest cached for this size is stale again.
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 2_000_000_000))
+    assert sha256(path) == second
 
 
 def test_unwritable_cache_only_costs_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

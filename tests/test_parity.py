@@ -55,7 +55,40 @@ def test_items_compare_each_format_with_the_reference(tmp_path: Path) -> None:
     assert item.outcome == "Corroborated"
     missing = [answers[0], Observation(scenario_id="p:run:cpu:safetensors:000", status="crashed", reason="SIGSEGV")]
     [item] = parity_items(playbook(tmp_path), [scenario("gguf"), scenario("safetensors")], missing)
-    assert item.outcome == "Skipped" and "safetensors (crashed)" in item.reason
+    assert item.outcome == "Skipped" and item.reason == "not compared: no answer from safetensors (crashed)"
+
+
+def test_every_listed_modality_is_compared_within_itself(tmp_path: Path) -> None:
+    # As the Qwen MVP playbooks declare it: 3 formats, SafeTensors the reference, run/chat/serve compared. Each
+    # format's chat answer is compared with the reference's chat answer, never with its run answer.
+    pb = load_playbook(
+        write_playbook(
+            tmp_path / "p.yaml",
+            model={"hf_repo": "a/b", "formats": ["safetensors", "apr", "gguf"]},
+            test_matrix={"modalities": ["run", "chat", "serve"], "backends": ["cpu"], "temperature": 0.0},
+            format_parity={"reference": "safetensors", "modalities": ["run", "chat"]},
+        )
+    ).playbook
+    texts = {"run": "The answer is 4.", "chat": "2 + 2 = 4", "serve": "Four."}
+    scenarios, answers = [], []
+    for modality, text in texts.items():
+        for fmt in ("safetensors", "apr", "gguf"):
+            sid = f"p:{modality}:cpu:{fmt}:000"
+            scenarios.append(make_scenario(id=sid, format=fmt, modality=modality, max_tokens=8))
+            # gguf's chat answer diverges at its 3rd token; everything else agrees within its modality
+            answer = "2 + 5 = 7" if (fmt, modality) == ("gguf", "chat") else text
+            answers.append(Observation(scenario_id=sid, status="ok", text=answer))
+    items = {i.id: i for i in parity_items(pb, scenarios, answers)}
+    assert sorted(items) == [
+        "F-REGR-PARITY:apr/cpu/chat:000",
+        "F-REGR-PARITY:apr/cpu/run:000",
+        "F-REGR-PARITY:gguf/cpu/chat:000",
+        "F-REGR-PARITY:gguf/cpu/run:000",
+    ]  # serve is not listed: not compared
+    assert [items[k].outcome for k in sorted(items)] == ["Corroborated", "Corroborated", "Falsified", "Corroborated"]
+    assert items["F-REGR-PARITY:gguf/cpu/chat:000"].reason == (
+        "gguf diverges from safetensors at token 3 of the first 8: '5' vs '2' (2 mismatching, tolerance 0)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -117,5 +117,20 @@ def test_demo_end_to_end(tmp_path: Path, smollm2: Path) -> None:
     gpu = [by_id[s.id] for s in evidence.scenarios if s.backend == "gpu"]
     if not probe(Backend.GPU).available:
         assert gpu and all(o.status == "skipped" and o.reason.startswith("no GPU") for o in gpu)
+    # Format parity in every modality: on CPU, one F-REGR-PARITY item per modality and scenario index comparing
+    # the SafeTensors twin with the GGUF. Its outcome is the models' business (a prompt may diverge), but both
+    # answered, so each is compared: Corroborated or Falsified, never Skipped.
+    parity = {i.id: i for i in evidence.items if i.gate_id == "F-REGR-PARITY"}
+    for modality in ("run", "chat", "serve"):
+        for index in range(3):
+            item = parity.get(f"F-REGR-PARITY:safetensors/cpu/{modality}:{index:03d}")
+            assert item is not None, sorted(parity)
+            assert item.category == "REGR" and item.outcome in ("Corroborated", "Falsified"), item.reason
+            assert item.metrics["first_tokens"] == 8.0
+    assert {i.cell for i in parity.values() if "/cpu/" in i.cell} == {
+        "safetensors/cpu/run",
+        "safetensors/cpu/chat",
+        "safetensors/cpu/serve",
+    }
     planned = json.loads(aprqa("plan", DEMO, "--model-path", smollm2, "--json").stdout)
     assert [s["id"] for s in planned["scenarios"]] == [s.id for s in evidence.scenarios]

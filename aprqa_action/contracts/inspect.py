@@ -23,6 +23,7 @@ from aprqa_action.contracts.models import (
     TensorInfo,
 )
 from aprqa_action.contracts.provenance import provenance
+from aprqa_action.contracts.quant import file_type_scheme
 from aprqa_action.contracts.reader import read_model
 from aprqa_action.strict import Strict
 
@@ -38,6 +39,8 @@ class Inspection(Strict):
     metadata: dict[str, Any]
     provenance: Provenance
     results: list[InvariantResult]
+    # Where I-3's scheme came from when none was declared: GGUF `general.file_type` (None: declared, or none).
+    quantization_from: str | None = None
 
 
 def inspect(
@@ -46,11 +49,16 @@ def inspect(
     quantizations: Sequence[str] = (),
     expected: ExpectedDims | None = None,
 ) -> Inspection:
+    """Without declared quantizations, a GGUF's own `general.file_type` names the scheme I-3 judges."""
     model = read_model(path)
+    source = None
+    if not quantizations and isinstance(model, ModelFile) and (named := file_type_scheme(model)) is not None:
+        quantizations, source = [named[0]], named[1]
     results = run_invariants(model, invariants, quantizations, expected)
     origin = provenance(path)
     if isinstance(model, ModelFile):
         return Inspection(
+            quantization_from=source,
             path=str(path),
             format=model.format,
             failure=None,
@@ -107,6 +115,10 @@ def render(inspection: Inspection, max_tensors: int | None = None) -> str:
         if len(table) < len(inspection.tensors):
             lines.append(f"  …{len(inspection.tensors) - len(table)} more")
     lines += ["", "Invariants"]
+    if inspection.quantization_from is not None:
+        lines.append(
+            f"  (no quantization given: I-3 judges the scheme the file's {inspection.quantization_from} names)"
+        )
     for r in inspection.results:
         flag = " (unusable)" if r.unusable else ""
         lines.append(f"  {r.invariant:<5} {r.outcome.upper():<4}{flag}  {r.reason}")

@@ -30,6 +30,9 @@ NEVER_QUANTIZED = (
     "time_mix_g1", "time_mix_g2", "time_mix_decay_w1", "time_mix_decay_w2", "time_mix_lerp_fused",
 )  # fmt: skip
 RETYPED_BY_USERS = ("token_embd.weight", "output.weight")
+# llama-quantize stores attn_k and attn_v Q8_0 in every scheme when the model has exactly 8 experts (Mixtral:
+# "bumping this to Q8_0 trades just ~128MB"), read from `<arch>.expert_count`.
+EIGHT_EXPERT_Q8_0 = ("attn_k.weight", "attn_v.weight")
 
 
 @dataclass(frozen=True)
@@ -128,14 +131,23 @@ def _grouped(groups: dict[tuple[str, str], list[TensorInfo]], scheme: Scheme) ->
     return findings
 
 
+def expert_count(model: ModelFile) -> int | None:
+    arch = model.metadata.get("general.architecture")
+    count = model.metadata.get(f"{arch}.expert_count") if isinstance(arch, str) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
 def _judge_gguf(model: ModelFile, scheme: Scheme) -> list[str]:
     groups: dict[tuple[str, str], list[TensorInfo]] = {}
     quantized_scheme = not scheme.primary <= FLOATS
     primary_seen = False
+    eight_experts = expert_count(model) == 8
     for t in model.tensors:
         row = t.shape[-1] if t.shape else 1
         fallback_ok = bool(row % QK_K) or t.name in RETYPED_BY_USERS
         problem: str | None = None
+        if eight_experts and t.dtype == "Q8_0" and len(t.shape) >= 2 and t.name.endswith(EIGHT_EXPERT_Q8_0):
+            continue  # llama.cpp's own choice for 8-expert models, whatever the scheme
         if len(t.shape) < 2:
             if t.dtype not in FLOATS and t.dtype not in scheme.allowed | scheme.row_fallbacks:
                 problem = "one_d"
