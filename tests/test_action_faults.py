@@ -324,4 +324,8 @@ def test_github_faults_never_change_the_verdict_nor_leak_the_token(tmp_path: Pat
         places[f"{request.method} {request.path}"] = request.path + request.body + json.dumps(headers)
     leaks = [(where, secret[:8]) for where, text in places.items() for secret in secrets if secret in text]
     assert leaks == []
+    # act prints a secret (and whatever `::add-mask::` registered) as "***": a token that reached the log would
+    # pass the check above masked, so the mask itself must not appear either.
+    masked = re.compile(r"(?<!\*)\*\*\*(?!\*)")  # exactly three: a banner of asterisks is not a mask
+    assert not masked.search(log), [line for line in log.splitlines() if masked.search(line)][:5]
     shutil.rmtree(repo, ignore_errors=True)

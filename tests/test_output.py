@@ -6,6 +6,8 @@ import pytest
 
 from aprqa_action.engines.output import OutputError, parse_output
 from aprqa_action.engines.profile import JsonOutput, TextOutput
+from aprqa_action.execute import off_gpu_reason
+from tests.conftest import make_scenario
 
 JSON = JsonOutput(format="json", tokens="tokens_generated", tok_per_sec="tok_per_sec")
 
@@ -34,3 +36,19 @@ def test_text_statistics_in_seconds_are_recorded_in_milliseconds() -> None:
     spec = TextOutput(format="text", text=r"(?s)Output:\n(.*)\nDone", latency_ms=r"in ([0-9.]+)s", time_unit="s")
     parsed = parse_output(spec, "Output:\nhello\nDone", "took in 1.5s")
     assert (parsed.text, parsed.latency_ms) == ("hello", 1500.0)
+
+
+def test_used_gpu_false_fails_a_gpu_cell_only() -> None:
+    spec = JsonOutput(format="json", used_gpu="used_gpu")
+    on_cpu = parse_output(spec, '{"text": "4", "used_gpu": false}', "")
+    on_gpu = parse_output(spec, '{"text": "4", "used_gpu": true}', "")
+    unsaid = parse_output(spec, '{"text": "4"}', "")
+    assert (on_cpu.used_gpu, on_gpu.used_gpu, unsaid.used_gpu) == (False, True, None)
+    assert off_gpu_reason(make_scenario(backend="gpu"), on_cpu) == (
+        "the gpu backend was asked for, but the engine reports it ran on the CPU (used_gpu: false)"
+    )
+    assert off_gpu_reason(make_scenario(backend="cpu"), on_cpu) is None
+    assert off_gpu_reason(make_scenario(backend="gpu"), on_gpu) is None
+    assert off_gpu_reason(make_scenario(backend="gpu"), unsaid) is None  # an engine that does not say
+    with pytest.raises(OutputError, match="not true or false"):
+        parse_output(spec, '{"text": "4", "used_gpu": "yes"}', "")

@@ -139,11 +139,15 @@ CHAT = ("apr", "chat")
     ("where", "fixture", "expected"),
     [
         # hand-checked against the fixture: text, tokens_generated, tok_per_sec, inference_time_ms
-        (RUN_JSON, "run-json.stdout", Parsed("2 + 2 equals 4.", tokens=8, tok_per_sec=8.21, latency_ms=974.4)),
+        (
+            RUN_JSON,
+            "run-json.stdout",
+            Parsed("2 + 2 equals 4.", tokens=8, tok_per_sec=8.21, latency_ms=974.4, used_gpu=False),
+        ),
         (
             RUN_JSON,
             "run-json-pretty.stdout",
-            Parsed("def add(a, b):\n    return a + b", tokens=11, tok_per_sec=67.8, latency_ms=162.2),
+            Parsed("def add(a, b):\n    return a + b", tokens=11, tok_per_sec=67.8, latency_ms=162.2, used_gpu=True),
         ),
         # the text form prints no token count or rate; its "Completed in" seconds are the latency (apr-text.yaml)
         (RUN_TEXT, "run-text.stdout", Parsed("2 + 2 equals 4.", latency_ms=1230.0)),

@@ -18,6 +18,7 @@ class Parsed:
     ttft_ms: float | None = None
     latency_ms: float | None = None
     load_ms: float | None = None
+    used_gpu: bool | None = None
 
 
 class OutputError(ValueError):
@@ -68,7 +69,16 @@ def _parse_json(spec: JsonOutput, stdout: str) -> Parsed:
         ttft_ms=_number(data, spec.ttft_ms, float),
         latency_ms=_number(data, spec.latency_ms, float),
         load_ms=_number(data, spec.load_ms, float),
+        used_gpu=_flag(data, spec.used_gpu),
     )
+
+
+def _flag(data: dict[str, Any], key: str | None) -> bool | None:
+    if key is None or data.get(key) is None:
+        return None
+    if not isinstance(data[key], bool):
+        raise OutputError(f"field {key!r} is {data[key]!r}, not true or false")
+    return data[key]
 
 
 def _search(pattern: str | None, *sources: str) -> str | None:

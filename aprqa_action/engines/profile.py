@@ -71,6 +71,8 @@ class JsonOutput(Strict):
     ttft_ms: FieldName | None = None
     latency_ms: FieldName | None = None
     load_ms: FieldName | None = None
+    # A boolean: on a gpu cell, false (the engine fell back to the CPU) fails the cell.
+    used_gpu: FieldName | None = None
 
 
 class TextOutput(Strict):
