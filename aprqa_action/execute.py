@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from itertools import groupby
 from pathlib import Path
 
+from aprqa_action.engines import version_output
 from aprqa_action.engines.output import OutputError, Parsed, parse_output
 from aprqa_action.engines.process import ProcessResult, kill_live_groups, run_process
 from aprqa_action.engines.profile import EngineProfile, ProcessMode, ServeMode
@@ -24,7 +25,6 @@ from aprqa_action.progress import Reporter, cell_name
 from aprqa_action.records import Observation, Scenario
 
 TAIL = 4000  # characters of stdout/stderr kept in each observation
-VERSION_TIMEOUT_S = 60
 Sink = Callable[[Observation], None]
 
 
@@ -62,14 +62,9 @@ def render(template: list[str], scenario: Scenario, profile: EngineProfile, port
 
 
 def engine_version(profile: EngineProfile, stop: threading.Event | None = None) -> str | None:
-    if not profile.version_argv:
-        return None
-    argv = [sys.executable if a == "{python}" else a for a in profile.version_argv]
-    # Supervised like any engine process: its own group, a deadline, and it ends when the run is stopped.
-    done = run_process(argv, timeout_s=VERSION_TIMEOUT_S, stop=stop)
-    if not done.ok:
-        return None
-    lines = (done.stdout.strip() or done.stderr.strip()).decode("utf-8", "replace").splitlines()
+    """The first line the engine's version command prints, as the evidence records it."""
+    output = version_output(profile.version_argv, stop) if profile.version_argv else None
+    lines = output.strip().splitlines() if output else []
     return lines[0][:200] if lines else None
 
 

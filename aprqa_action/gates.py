@@ -16,7 +16,7 @@ from aprqa_action.oracles import OracleSet, composite, declared
 from aprqa_action.parity import parity_items
 from aprqa_action.performance import perf_items
 from aprqa_action.playbook import Playbook
-from aprqa_action.records import EvidenceItem, Gateway, Observation, Outcome, Scenario
+from aprqa_action.records import EvidenceItem, Gateway, Observation, Outcome, Scenario, base_id
 from aprqa_action.resolve import ResolvedModel
 
 ORACLE_GATES = {
@@ -113,10 +113,6 @@ def _first(items: Iterable[EvidenceItem], limit: int = 3) -> str:
     return shown + more
 
 
-def _base(scenario_id: str) -> str:
-    return scenario_id.split("@", 1)[0]  # attempts of a repeated scenario share the part before "@r<n>"
-
-
 def gateways(
     items: list[EvidenceItem],
     observations: list[Observation],
@@ -154,7 +150,7 @@ def gateways(
         )
 
     g2_bad = _failing(items, "G2-INFERENCE", min_pass)
-    g2_ok = len({_base(i.scenario_id) for i in items if i.gate_id == "G2-INFERENCE" and i.scenario_id}) - len(g2_bad)
+    g2_ok = len({base_id(i.scenario_id) for i in items if i.gate_id == "G2-INFERENCE" and i.scenario_id}) - len(g2_bad)
     result.append(
         Gateway(id="G2", name="inference", passed=False, reason=_first(g2_bad))
         if g2_bad
@@ -193,7 +189,7 @@ def _failing(items: list[EvidenceItem], gate: str, min_pass: int) -> list[Eviden
     tries: dict[str, list[EvidenceItem]] = {}
     for item in items:
         if item.gate_id == gate and item.outcome in ("Corroborated", "Falsified"):
-            tries.setdefault(_base(item.scenario_id or item.id), []).append(item)
+            tries.setdefault(base_id(item.scenario_id or item.id), []).append(item)
     return [
         next(i for i in attempts if i.outcome == "Falsified")
         for attempts in tries.values()
@@ -211,7 +207,7 @@ def _quality(items: list[EvidenceItem], max_failure_fraction: float, min_pass: i
                 first.setdefault(item.scenario_id, item)
     scenarios: dict[str, list[bool]] = {}
     for attempt, ok in attempts.items():
-        scenarios.setdefault(_base(attempt), []).append(ok)
+        scenarios.setdefault(base_id(attempt), []).append(ok)
     failures = [base for base, oks in scenarios.items() if sum(oks) < min(min_pass, len(oks))]
     if not scenarios:
         return Gateway(id="G4", name="quality", passed=True, reason="no answer was judged by an oracle")
@@ -220,7 +216,7 @@ def _quality(items: list[EvidenceItem], max_failure_fraction: float, min_pass: i
         f"{len(failures)} of {len(scenarios)} judged scenario(s) falsified (allowed fraction {max_failure_fraction:g})"
     )
     if failures:
-        shown = [i for attempt, i in first.items() if _base(attempt) in failures]
+        shown = [i for attempt, i in first.items() if base_id(attempt) in failures]
         reason += ": " + _first(shown)
     return Gateway(id="G4", name="quality", passed=fraction <= max_failure_fraction, reason=reason)
 

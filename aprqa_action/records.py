@@ -14,6 +14,11 @@ class Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def base_id(scenario_id: str) -> str:
+    """A scenario id without its repeat suffix ("@r<n>"): the attempts of one scenario share it."""
+    return scenario_id.split("@", 1)[0]
+
+
 class Scenario(Record):
     id: str
     index: int
@@ -33,8 +38,7 @@ class Scenario(Record):
 
     @property
     def base_id(self) -> str:
-        """The scenario's id without its repeat suffix: attempts of one scenario share it."""
-        return self.id.split("@", 1)[0]
+        return base_id(self.id)
 
     @property
     def cell(self) -> tuple[Format, Backend, Modality]:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -118,3 +119,25 @@ def no_stray_processes():
     for proc in leftovers:
         proc.kill()
     assert not leftovers, f"processes outlived the test: {[p.cmdline() for p in leftovers]}"
+
+
+def repository_copy(tmp_path: Path, remote: str) -> Path:
+    """The project as a checkout would see it (tracked and new files, nothing ignored), as its own git repo
+    whose origin is github.com/<remote> (act reads the repository's name from it)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    repo = tmp_path / "repo"
+    for name in filter(None, listed.split("\0")):
+        if (ROOT / name).is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, repo / name)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
+    subprocess.run([*git, "remote", "add", "origin", f"https://github.com/{remote}.git"], cwd=repo, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "snapshot"], cwd=repo, check=True)
+    return repo

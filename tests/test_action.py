@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, repository_copy
 from github_api_server import HEAD_SHA, PR, REPO, TOKEN, running
 
 ACTION = ROOT / "action.yml"
@@ -102,31 +101,6 @@ def test_actionlint_does_find_a_script_injection(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------------ act
 
 
-def _repository_copy(tmp_path: Path) -> Path:
-    """The project as a checkout would see it (tracked and new files, nothing ignored), as its own git repo."""
-    listed = (
-        subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=ROOT,
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    repo = tmp_path / "repo"
-    for name in filter(None, listed):
-        if (ROOT / name).is_file():
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, repo / name)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
-    subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
-    subprocess.run([*git, "remote", "add", "origin", f"https://github.com/{REPO}.git"], cwd=repo, check=True)
-    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
-    subprocess.run([*git, "commit", "-qm", "snapshot"], cwd=repo, check=True)
-    return repo
-
-
 def act(
     repo: Path, api_url: str, *args: str | Path, workflow: str = "tests/act/e2e.yml"
 ) -> subprocess.CompletedProcess:
@@ -160,7 +134,7 @@ def e2e(repo: Path, api_url: str, playbook: str, model: Path) -> subprocess.Comp
 
 @pytest.mark.engine
 def test_the_action_under_act(tmp_path: Path, smollm2: Path, gemma_base: Path) -> None:
-    repo = _repository_copy(tmp_path)
+    repo = repository_copy(tmp_path, REPO)
     demo = "playbooks/examples/smollm2-135m-demo.playbook.yaml"
     with running() as github:
         first = e2e(repo, github.url, demo, smollm2)
@@ -202,7 +176,7 @@ def test_the_action_under_act(tmp_path: Path, smollm2: Path, gemma_base: Path) -
 def test_the_sharded_example_workflow_under_act(tmp_path: Path, smollm2: Path) -> None:
     """examples/workflows/qualify-sharded.yml as it is: two cpu shards and the gpu cells (Skipped here) in
     three jobs, artifacts per shard, one merge job that publishes one comment."""
-    repo = _repository_copy(tmp_path)
+    repo = repository_copy(tmp_path, REPO)
     store = tmp_path / "artifacts"
     with running() as github:
         done = act(

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT, hostile_profile
+from conftest import ROOT, hostile_profile, repository_copy
 from contracts_fixtures import tiny_gguf
 from github_api_server import (
     BAD_GATEWAY,
@@ -145,27 +145,6 @@ def _bearer(request: Recorded) -> str:
     return header.partition(" ")[2]
 
 
-def _repository_copy(tmp_path: Path) -> Path:
-    """The project as a checkout would see it (tracked and new files, nothing ignored), as its own git repo."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    repo = tmp_path / "repo"
-    for name in filter(None, listed.split("\0")):
-        if (ROOT / name).is_file():
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, repo / name)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
-    subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
-    subprocess.run([*git, "remote", "add", "origin", f"https://github.com/{REPO}.git"], cwd=repo, check=True)
-    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
-    subprocess.run([*git, "commit", "-qm", "snapshot"], cwd=repo, check=True)
-    return repo
-
-
 def _write_playbooks(repo: Path) -> None:
     for scenario in SCENARIOS:
         data = {
@@ -250,7 +229,7 @@ def test_every_scenario_has_its_step_and_secret_in_the_workflow() -> None:
 @pytest.mark.engine
 def test_github_faults_never_change_the_verdict_nor_leak_the_token(tmp_path: Path) -> None:
     assert CACHE_PIN is not None, "action.yml no longer uses a pinned actions/cache: update the stand-in mapping"
-    repo = _repository_copy(tmp_path)
+    repo = repository_copy(tmp_path, REPO)
     _write_playbooks(repo)
     (tmp_path / "model").mkdir()
     model = tiny_gguf(tmp_path / "model" / "model.gguf")

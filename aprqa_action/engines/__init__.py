@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
+import threading
 from importlib.resources import files
 from pathlib import Path
 
+from aprqa_action.engines.process import run_process
 from aprqa_action.engines.profile import EngineProfile
 from aprqa_action.errors import InputError
 from aprqa_action.validation import validate_document
 from aprqa_action.yaml_source import load_yaml
 
-VERSION_TIMEOUT_S = 30  # `--version` answers at once; a wedged binary must not hold up the plan
+VERSION_TIMEOUT_S = 60  # `--version` answers at once; a wedged binary must not hold up the run for long
 
 
 def builtin_names() -> list[str]:
@@ -37,17 +38,13 @@ def load_profile(ref: str | EngineProfile) -> EngineProfile:
     return resolve_variants(validate_document(EngineProfile, load_yaml(path)))
 
 
-def version_output(argv: list[str]) -> str | None:
-    """What `version_argv` prints (stdout and stderr: some engines print their version on stderr), or None
-    when the program is missing, fails or hangs."""
+def version_output(argv: list[str], stop: threading.Event | None = None) -> str | None:
+    """What `version_argv` prints, stdout then stderr (some engines print their version on stderr), or None
+    when the program is missing, fails or hangs. Supervised like any engine process: its own group, a
+    deadline, and it ends when the run is stopped."""
     command = [sys.executable if a == "{python}" else a for a in argv]
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, errors="replace", timeout=VERSION_TIMEOUT_S, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout + "\n" + done.stderr if done.returncode == 0 else None
+    done = run_process(command, timeout_s=VERSION_TIMEOUT_S, stop=stop)
+    return (done.stdout + b"\n" + done.stderr).decode("utf-8", "replace") if done.ok else None
 
 
 def detect_version(profile: EngineProfile) -> str | None:
