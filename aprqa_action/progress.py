@@ -11,6 +11,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from aprqa_action.github.commands import WorkflowCommands
+from aprqa_action.github.redact import Redactor
+from aprqa_action.oneline import one_line
 from aprqa_action.records import Observation, Scenario
 
 
@@ -24,7 +27,7 @@ def describe(observation: Observation) -> str:
         rate = f"{observation.tok_per_sec:.1f} tok/s" if observation.tok_per_sec else "tok/s n/a"
         latency = f", {observation.latency_ms:.0f} ms" if observation.latency_ms is not None else ""
         return f"ok ({observation.tokens if observation.tokens is not None else '?'} tokens, {rate}{latency})"
-    return f"{observation.status}: {observation.reason}"
+    return f"{observation.status}: {one_line(observation.reason)}"  # the reason may quote the engine
 
 
 class Reporter(Protocol):
@@ -41,6 +44,7 @@ class LineReporter:
     def __init__(self, stream: TextIO, github: bool) -> None:
         self.stream = stream
         self.github = github
+        self.commands = WorkflowCommands(stream, Redactor())
         self.count = 0
         self.total = 0
 
@@ -48,24 +52,23 @@ class LineReporter:
         self.total = total
 
     def cell(self, name: str, scenarios: int) -> None:
-        prefix = "::group::" if self.github else "== "
-        print(
-            f"{prefix}{name} ({scenarios} scenario{'s' if scenarios != 1 else ''})",
-            file=self.stream,
-            flush=True,
-        )
+        title = f"{name} ({scenarios} scenario{'s' if scenarios != 1 else ''})"
+        if self.github:
+            self.commands.group(title)
+        else:
+            print(f"== {title}", file=self.stream, flush=True)
 
     def done(self, scenario: Scenario, observation: Observation) -> None:
         self.count += 1
         print(
-            f"[{self.count}/{self.total}] {scenario.id}: {describe(observation)}",
+            f"[{self.count}/{self.total}] {one_line(scenario.id)}: {describe(observation)}",
             file=self.stream,
             flush=True,
         )
 
     def end_cell(self) -> None:
         if self.github:
-            print("::endgroup::", file=self.stream, flush=True)
+            self.commands.endgroup()
 
     def close(self) -> None:
         pass

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from aprqa_action.evidence import Evidence
+from aprqa_action.oneline import one_line
 
 
 def format_verdict(evidence: Evidence) -> str:
+    """Reasons quote engines and names come from files: each is folded onto its line (see oneline)."""
     v = evidence.verdict
+    name = one_line(evidence.playbook.name)
     if v is None:
-        return f"{evidence.playbook.name}: run {evidence.run.state}, not judged yet"
+        return f"{name}: run {evidence.run.state}, not judged yet"
     lines = [
-        f"{evidence.playbook.name}: {'QUALIFIED' if v.qualified else 'NOT QUALIFIED'} ({v.policy_reason}) — "
-        f"MQS {v.mqs}/1000, grade {v.grade}, status {v.status} ({v.status_reason})"
+        f"{name}: {'QUALIFIED' if v.qualified else 'NOT QUALIFIED'} ({one_line(v.policy_reason)}) — "
+        f"MQS {v.mqs}/1000, grade {v.grade}, status {v.status} ({one_line(v.status_reason)})"
     ]
     for gate in v.gateways:
-        lines.append(f"  {gate.id} {gate.name:10} {'pass' if gate.passed else 'FAIL'}  {gate.reason}")
+        lines.append(f"  {gate.id} {gate.name:10} {'pass' if gate.passed else 'FAIL'}  {one_line(gate.reason)}")
     for c in v.categories:
         shown = f"{c.score:6.1f}/{c.max}  {c.passed}/{c.judged} passed" if c.judged else f"  0.0/{c.max}  not measured"
         lines.append(f"  {c.category:5} {shown}" + (f", {c.skipped} skipped" if c.skipped else ""))
