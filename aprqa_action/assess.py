@@ -18,9 +18,11 @@ def assess(
     per_file: list[EvidenceItem],
     policy: str,
     complete: bool,
+    carried: dict[str, EvidenceItem] | None = None,
 ) -> Evidence:
-    """`problems`: formats whose file failed G0, with the reason; `per_file`: G0-PULL and contract items."""
-    items = judge(playbook, evidence.models, problems, evidence.scenarios, evidence.observations, per_file)
+    """`problems`: formats whose file failed G0, with the reason; `per_file`: G0-PULL and contract items;
+    `carried`: judging evidence read from files, whose own items stand in for checks that need a program."""
+    items = judge(playbook, evidence.models, problems, evidence.scenarios, evidence.observations, per_file, carried)
     gates = gateways(
         items,
         evidence.observations,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 import threading
@@ -18,7 +19,8 @@ from typing import TYPE_CHECKING
 from aprqa_action import __version__
 from aprqa_action.catalog import TIERS, entries, find, playbook_dirs
 from aprqa_action.errors import AprqaError, InfrastructureError, InputError
-from aprqa_action.playbook import json_schema_text, load_playbook
+from aprqa_action.oneline import one_line
+from aprqa_action.playbook import LoadedPlaybook, json_schema_text, load_playbook
 from aprqa_action.verdict_text import format_verdict
 
 if TYPE_CHECKING:  # the publish helpers' types; the modules themselves load lazily
@@ -171,12 +173,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from aprqa_action.report import write_reports
 
     baseline = _evidence_path(args.baseline) if args.baseline else None
-    merged = merge([Path(p) for p in args.evidence], policy=args.fail_on, baseline=baseline)
+    playbook = Path(args.playbook) if args.playbook else None
+    merged = merge([Path(p) for p in args.evidence], policy=args.fail_on, baseline=baseline, playbook=playbook)
     out = Path(args.output_dir)
     write_evidence(out, merged)
     write_reports(merged, out, run_url=_run_url())
     print(format_verdict(merged))
-    print(f"evidence: {out / 'evidence.json'}")
+    print(f"evidence: {one_line(out / 'evidence.json')}")
     assert merged.verdict is not None
     return 0 if merged.verdict.qualified else 1
 
@@ -238,16 +241,24 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
     commands = WorkflowCommands(sys.stdout, Redactor(os.environ.get("GITHUB_TOKEN")))
     path = _evidence_path(args.evidence)
-    run_url = GitHubContext.from_env(os.environ).run_url
+    context = GitHubContext.from_env(os.environ)
+    comment_mode = _publish_choice(commands, "--comment", args.comment, ("always", "on-failure", "off"))
+    pr_number = _pr_number(args.pr_number)
+    if args.pr_number is not None and pr_number is None:
+        # An artifact's PR number is data: a bad one costs the comment, never the job.
+        commands.warning(f"--pr-number {one_line(args.pr_number)!r} is not a PR number: no comment", title=TITLE)
+        comment_mode = "off"
     options = {
         # A bad `comment`/`status` input must not fail the Publish step (and so the job): warn, use the default.
-        "comment_mode": _publish_choice(commands, "--comment", args.comment, ("always", "on-failure", "off")),
+        "comment_mode": comment_mode,
         "post_status": _publish_choice(commands, "--status", args.status, ("true", "false")) == "true",
         "key": args.key,
-        "pr_number": args.pr_number,
+        "pr_number": pr_number,
         "comment_author": args.comment_author or None,
         "expect_head_sha": args.expect_head_sha or None,
+        "claim": context.claim,
     }
+    trusted = _trusted_playbook(args.playbook) if args.playbook else None
     code = f" (aprqa run exited {args.run_exit_code})" if args.run_exit_code is not None else ""
     evidence = None
     try:
@@ -255,23 +266,29 @@ def cmd_publish(args: argparse.Namespace) -> int:
         problem = _stale_verdict(evidence, path, args.run_exit_code)
     except AprqaError as exc:
         problem = f"{exc}{code}"
+    if evidence is not None and isinstance(trusted, LoadedPlaybook):
+        evidence = _with_trusted(evidence, trusted, path)  # another playbook's evidence: refused, exit 2
+    elif isinstance(trusted, AprqaError) and problem is None:
+        problem = f"the playbook cannot be loaded: {trusted}{code}"
     if evidence is not None and problem is None and args.baseline:
         try:
             evidence = _compared(evidence, args.baseline)
         except (AprqaError, ValueError) as exc:  # the comparison is an extra: the verdict is published anyway
-            commands.warning(f"not compared with the baseline: {exc}", title="aprqa publish")
+            commands.warning(f"not compared with the baseline: {exc}", title=TITLE)
     request = None
     if evidence is not None and problem is None:
         try:
-            request = request_from_evidence(evidence, path, run_url=run_url, **options)
+            request = request_from_evidence(evidence, path, run_url=context.run_url, **options)
         except ValueError as exc:
             problem = f"{exc}{code}"
     if request is None:
         # No verdict to publish (the run failed with exit 2/3, or left none of its own): publish that fact.
-        if args.playbook:
-            name = _playbook_name(args.playbook)
+        if isinstance(trusted, LoadedPlaybook):
+            name = trusted.playbook.name
+        elif args.playbook:
+            name = _file_name(args.playbook)
         else:
-            name = evidence.playbook.name if evidence is not None else path.parent.name
+            name = evidence.playbook.name if evidence is not None else _file_name(path.parent.name)
         request = request_without_evidence(name, problem or "no verdict", **options)
     elif evidence is not None and evidence.selection is not None and evidence.selection.is_part:
         # A shard's own job publishes its part (summary, outputs) and must not fail for it; the publish action
@@ -279,15 +296,47 @@ def cmd_publish(args: argparse.Namespace) -> int:
         commands.warning(
             f"{path} holds part of the plan ({evidence.selection.label}): its verdict covers that part only; "
             "merge the shards (aprqa merge) to publish the whole",
-            title="aprqa publish",
+            title=TITLE,
         )
     report = publish(request)
     for line in report.lines():
-        print(f"publish: {line}")
+        print(f"publish: {one_line(line)}")
     if args.fail_if_not_qualified and not request.qualified:
         print("aprqa: not qualified (--fail-if-not-qualified)", file=sys.stderr)
         return 1
     return 0
+
+
+TITLE = "aprqa publish"
+
+
+def _pr_number(text: str | None) -> int | None:
+    """A PR number (1 or more, digits only), else None."""
+    value = (text or "").strip()
+    return int(value) if value.isascii() and value.isdigit() and int(value) > 0 else None
+
+
+def _trusted_playbook(path: str) -> LoadedPlaybook | AprqaError:
+    """The playbook publish names and checks the evidence with; one that cannot be loaded is the problem."""
+    try:
+        return load_playbook(path)
+    except AprqaError as exc:
+        return exc
+
+
+def _with_trusted(evidence: Evidence, trusted: LoadedPlaybook, path: Path) -> Evidence:
+    """The evidence with the trusted playbook recorded beside it; evidence for another playbook is refused."""
+    from aprqa_action.evidence import TrustedPlaybook
+
+    if evidence.playbook.name != trusted.playbook.name:
+        raise InputError(
+            f"{path} is evidence for playbook {evidence.playbook.name!r}, not {trusted.playbook.name!r} "
+            f"({trusted.path}): nothing was published"
+        )
+    if evidence.trusted_playbook is not None and evidence.trusted_playbook.sha256 == trusted.sha256:
+        return evidence  # merged with this very file: its note stands
+    note = TrustedPlaybook(path=str(trusted.path), sha256=trusted.sha256, recorded_sha256=evidence.playbook.sha256)
+    return evidence.model_copy(update={"trusted_playbook": note})
 
 
 def _publish_choice(commands: WorkflowCommands, option: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -320,11 +369,16 @@ def _stale_verdict(evidence: Evidence, path: Path, run_exit_code: int | None) ->
     return None
 
 
-def _playbook_name(path: str) -> str:
-    try:
-        return load_playbook(path).playbook.name
-    except AprqaError:
-        return Path(path).name.split(".")[0]
+def _file_name(path: str | Path) -> str:
+    """A playbook's name from its file name, when the file cannot be loaded: `qwen2.5-7b.playbook.yaml` is
+    `qwen2.5-7b`; characters a name may not have become `-` (it names a comment and a status)."""
+    name = Path(path).name
+    for suffix in (".playbook.yaml", ".playbook.yml", ".yaml", ".yml", ".json"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "-", name).lstrip("._-")[:100]
+    return cleaned or "playbook"
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -461,6 +515,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output-dir", required=True, metavar="DIR")
     p.add_argument("--fail-on", metavar="POLICY", help="default: the policy the shards ran with")
     p.add_argument("--baseline", metavar="EVIDENCE", help="compare the merged result with this evidence")
+    p.add_argument(
+        "--playbook",
+        metavar="FILE",
+        help="the trusted playbook (e.g. the base branch's): its name and checks are used, not the ones the "
+        "evidence recorded; evidence for another playbook is refused",
+    )
 
     p = add("report", "render junit.xml, summary.md and comment.md again from evidence.json alone", cmd_report)
     p.add_argument("evidence", metavar="EVIDENCE", help="evidence.json (or its directory)")
@@ -477,7 +537,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--comment", default="always", metavar="MODE", help="PR comment: always, on-failure or off")
     p.add_argument("--status", default="true", metavar="BOOL", help="post a commit status: true or false")
     p.add_argument("--key", help="a second identity for the comment and status (e.g. a shard merge)")
-    p.add_argument("--pr-number", type=int, help="the PR to comment on (workflow_run events from forks)")
+    p.add_argument(
+        "--pr-number",
+        metavar="N",
+        help="the PR to comment on (workflow_run events from forks); not a number: a warning and no comment",
+    )
     p.add_argument(
         "--expect-head-sha",
         metavar="SHA",
@@ -488,7 +552,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LOGIN",
         help="comments by LOGIN are ours too (besides github-actions[bot] and the token's own user)",
     )
-    p.add_argument("--playbook", metavar="FILE", help="names the comment and status when there is no evidence")
+    p.add_argument(
+        "--playbook",
+        metavar="FILE",
+        help="the trusted playbook: it names the comment and status; evidence for another playbook is refused, "
+        "and a different sha256 than the evidence recorded is said in the reports",
+    )
     p.add_argument(
         "--run-exit-code",
         type=int,
@@ -515,11 +584,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Everything aprqa prints, to the end: no line of it can be read as a workflow command by the runner.
+    from aprqa_action.github.commands import guarded_output
+
+    with guarded_output():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
     except AprqaError as exc:
-        print(f"aprqa: error: {exc}" if "\n" not in str(exc) else str(exc), file=sys.stderr)
+        # A message of several lines is aprqa's own layout; what it quotes from outside is folded per line.
+        lines = [one_line(line) for line in str(exc).split("\n")]
+        print(f"aprqa: error: {lines[0]}" if len(lines) == 1 else "\n".join(lines), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("aprqa: interrupted", file=sys.stderr)

@@ -21,7 +21,15 @@ from aprqa_action import __version__
 from aprqa_action.axes import Backend, Format
 from aprqa_action.backends import BackendProbe
 from aprqa_action.contracts.models import Provenance
-from aprqa_action.records import Comparison, EvidenceItem, Observation, Record, Scenario, Verdict
+from aprqa_action.records import (
+    PLAYBOOK_NAME,
+    Comparison,
+    EvidenceItem,
+    Observation,
+    Record,
+    Scenario,
+    Verdict,
+)
 from aprqa_action.resolve import ResolvedModel
 from aprqa_action.shard import Selection
 
@@ -49,12 +57,25 @@ class RunInfo(Record):
 
 
 class PlaybookInfo(Record):
-    name: str
+    name: str = Field(pattern=PLAYBOOK_NAME, max_length=200)  # checked again: evidence may come from a fork
     version: str
     path: str
     sha256: str
     failure_policy: str
     spec: dict[str, Any] = Field(default_factory=dict)  # the validated playbook, so a merge can judge again
+
+
+class TrustedPlaybook(Record):
+    """The playbook file `merge`/`publish --playbook` judged and named the evidence with (from the base
+    branch's checkout), instead of the spec the evidence recorded: a fork writes its evidence, not this."""
+
+    path: str
+    sha256: str
+    recorded_sha256: str  # the sha256 of the playbook the run says it ran
+
+    @property
+    def differs(self) -> bool:
+        return self.sha256 != self.recorded_sha256
 
 
 class EngineInfo(Record):
@@ -87,6 +108,7 @@ class Evidence(Record):
     selection: Selection | None = None  # the part of the plan this file holds (--shard, --only)
     verdict: Verdict | None = None  # None while the run is going
     comparison: Comparison | None = None  # against a baseline evidence (--baseline)
+    trusted_playbook: TrustedPlaybook | None = None  # set by merge/publish --playbook, never by a run
 
 
 def now() -> datetime:

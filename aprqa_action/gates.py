@@ -15,7 +15,7 @@ from aprqa_action.integrity import verified
 from aprqa_action.oracles import OracleSet, composite, declared
 from aprqa_action.parity import parity_items
 from aprqa_action.performance import perf_items
-from aprqa_action.playbook import Playbook
+from aprqa_action.playbook import Playbook, PromptSpec
 from aprqa_action.records import EvidenceItem, Gateway, Observation, Outcome, Scenario, base_id
 from aprqa_action.resolve import ResolvedModel
 
@@ -68,8 +68,16 @@ def integrity_items(models: dict[Format, ResolvedModel], problems: dict[Format, 
     return items
 
 
-def scenario_items(playbook: Playbook, scenario: Scenario, seen: Observation, oracles: OracleSet) -> list[EvidenceItem]:
-    """The evidence one matrix scenario yields."""
+def scenario_items(
+    playbook: Playbook,
+    scenario: Scenario,
+    seen: Observation,
+    oracles: OracleSet,
+    carried: dict[str, EvidenceItem] | None = None,
+) -> list[EvidenceItem]:
+    """The evidence one matrix scenario yields. `carried`: judging evidence read from files (a merge), whose
+    recorded playbook may name programs; none runs, and an oracle that needs one keeps the item the run made
+    (by id, from `carried`), or is Skipped."""
     s = scenario
     if seen.status in ("skipped", "not_run"):
         return [_item("G1-LOAD", "COMP", "Skipped", seen.reason, s)]
@@ -91,14 +99,32 @@ def scenario_items(playbook: Playbook, scenario: Scenario, seen: Observation, or
         return items
     metrics = {k: v for k, v in (("tokens", seen.tokens), ("tok_per_sec", seen.tok_per_sec)) if v is not None}
     items.append(_item("G2-INFERENCE", "COMP", "Corroborated", "non-empty output", s, metrics=metrics))
-    prompt = playbook.test_matrix.prompt_specs[s.prompt_index]
+    prompt = _prompt_spec(playbook, s)
+    if prompt is None:
+        reason = "the prompt is not in the playbook this evidence is judged with: no oracle judged the answer"
+        return [*items, _item("F-QUAL-PROMPT", "QUAL", "Skipped", reason, s)]
     # an answer that used every allowed token may be cut off mid-code: code_syntax does not judge that
     truncated = seen.tokens is not None and seen.tokens >= s.max_tokens
-    for judgement in composite(prompt, text, oracles, truncated=truncated):
+    for judgement in composite(prompt, text, oracles, truncated=truncated, programs=carried is None):
         gate = ORACLE_GATES[judgement.oracle]
+        if judgement.verdict == "external":
+            assert carried is not None
+            kept = carried.get(f"{gate}:{s.id}")
+            why = f"{judgement.reason}, which is never started on evidence read from a file; the run judged nothing"
+            items.append(kept if kept is not None else _item(gate, "QUAL", "Skipped", why, s))
+            continue
         outcome: Outcome = "Corroborated" if judgement.verdict == "pass" else "Falsified"
         items.append(_item(gate, "QUAL", outcome, judgement.reason, s, excerpt=judgement.excerpt))
     return items
+
+
+def _prompt_spec(playbook: Playbook, s: Scenario) -> PromptSpec | None:
+    """The playbook's entry for the scenario's prompt: by index, or (judging with another version of the
+    playbook, e.g. the base branch's) by the prompt's text; None when the playbook does not have it."""
+    specs = playbook.test_matrix.prompt_specs
+    if s.prompt_index < len(specs) and specs[s.prompt_index].prompt == s.prompt:
+        return specs[s.prompt_index]
+    return next((spec for spec in specs if spec.prompt == s.prompt), None)
 
 
 def _tail(seen: Observation) -> str | None:
@@ -201,7 +227,8 @@ def _quality(items: list[EvidenceItem], max_failure_fraction: float, min_pass: i
     attempts: dict[str, bool] = {}  # attempt → passed every oracle
     first: dict[str, EvidenceItem] = {}  # per attempt, its first falsification is the verdict
     for item in items:
-        if item.category == "QUAL" and item.scenario_id is not None:
+        # a Skipped oracle (e.g. a check that needs a program, on evidence read from a file) judged nothing
+        if item.category == "QUAL" and item.scenario_id is not None and item.outcome != "Skipped":
             attempts[item.scenario_id] = attempts.get(item.scenario_id, True) and item.outcome == "Corroborated"
             if item.outcome == "Falsified":
                 first.setdefault(item.scenario_id, item)
@@ -228,9 +255,11 @@ def judge(
     scenarios: list[Scenario],
     observations: list[Observation],
     contracts: list[EvidenceItem] | None = None,
+    carried: dict[str, EvidenceItem] | None = None,
 ) -> list[EvidenceItem]:
     """Every evidence item of a run: G0 and the contract invariants per model file, G1–G4 and the oracles
-    per matrix scenario, the performance gates per (format, backend), format parity per scenario index."""
+    per matrix scenario, the performance gates per (format, backend), format parity per scenario index.
+    `carried`: judging again from evidence files (see scenario_items)."""
     observed = {o.scenario_id: o for o in observations}
 
     def seen(s: Scenario) -> Observation:
@@ -240,7 +269,7 @@ def judge(
     items = integrity_items(models, problems) + list(contracts or [])
     for scenario in scenarios:
         if scenario.purpose == "matrix":
-            items += scenario_items(playbook, scenario, seen(scenario), oracles)
+            items += scenario_items(playbook, scenario, seen(scenario), oracles, carried)
     if playbook.profile_ci is not None and playbook.profile_ci.enabled:
         profile_runs = {s.id: seen(s) for s in scenarios if s.purpose == "measure"}
         items += perf_items(playbook.profile_ci, scenarios, profile_runs)

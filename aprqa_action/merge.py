@@ -9,6 +9,12 @@ What the merged evidence says about the machines: a backend is available if any 
 the first such part's); `run.host` is the first part's host, and `selection.parts` names every part with its
 host and GPU. A comparison a part carried (its own `--baseline`) is dropped: it compared a part; give
 `aprqa merge --baseline EVIDENCE` to compare the whole. A lone whole evidence keeps its comparison.
+
+Evidence is data, never instructions: the parts may come from a fork's artifact, so nothing they record is
+started. Without `--playbook`, the merge judges with the spec the parts recorded, but an oracle that needs a
+program (a code_syntax checker) keeps the item the part's own run made. With `--playbook FILE` (the base
+branch's checkout), that file's name and checks are the ones used: parts of another playbook are refused, and a
+different sha256 than the parts recorded is said in the reports.
 """
 
 from __future__ import annotations
@@ -19,20 +25,30 @@ from aprqa_action.assess import assess
 from aprqa_action.axes import Backend, Format
 from aprqa_action.backends import BackendProbe
 from aprqa_action.errors import InputError
-from aprqa_action.evidence import Evidence, read_evidence
-from aprqa_action.playbook import Playbook
+from aprqa_action.evidence import Evidence, TrustedPlaybook, read_evidence
+from aprqa_action.playbook import LoadedPlaybook, Playbook, load_playbook
 from aprqa_action.report.compare import apply_policy, threshold_for, with_baseline
 from aprqa_action.score import parse_policy
 from aprqa_action.shard import Selection
 
 
-def merge(paths: list[Path], policy: str | None = None, baseline: Path | None = None) -> Evidence:
+def merge(
+    paths: list[Path], policy: str | None = None, baseline: Path | None = None, playbook: Path | None = None
+) -> Evidence:
     if not paths:
         raise InputError("merge needs at least one evidence file")
     if policy is not None:
         parse_policy(policy)  # a bad policy is a usage error before anything is read
+    trusted = load_playbook(playbook) if playbook is not None else None
     parts = [read_evidence(p / "evidence.json" if p.is_dir() else p) for p in paths]
     first = parts[0]
+    if trusted is not None and first.playbook.name != trusted.playbook.name:
+        raise InputError(
+            f"{paths[0]} is evidence for playbook {first.playbook.name!r}, not {trusted.playbook.name!r} "
+            f"({playbook}): refused"
+        )
+    if not first.playbook.spec and trusted is None:
+        raise InputError(f"{paths[0]}: written by an aprqa that did not record the playbook; give --playbook FILE")
     for path, part in zip(paths[1:], parts[1:], strict=True):
         _same(first, part, paths[0], path)
     policy = policy or (first.verdict.policy if first.verdict else "gateway")
@@ -77,19 +93,22 @@ def merge(paths: list[Path], policy: str | None = None, baseline: Path | None = 
             "items": [],
             "verdict": None,
             "comparison": None,  # a part's comparison covered that part only
+            "trusted_playbook": _trusted(trusted, first),
         }
     )
     # Every shard judged the same files: G0, G0-PULL and contract items are taken from the first.
     per_file = [i for i in first.items if i.gate_id == "G0-PULL" or i.gate_id.startswith("F-CONTRACT")]
     problems = {i.cell: i.reason for i in first.items if i.gate_id == "G0-INTEGRITY" and i.outcome == "Falsified"}
-    playbook = Playbook.model_validate(first.playbook.spec)
+    # The recorded spec is the parts' word: it is judged with, but no program it names is started.
+    own_items = None if trusted is not None else {i.id: i for p in parts for i in p.items}
     judged = assess(
         merged,
-        playbook,
+        trusted.playbook if trusted is not None else Playbook.model_validate(first.playbook.spec),
         problems=problems,  # type: ignore[arg-type]
         per_file=per_file,
         policy=policy,
         complete=state == "complete",
+        carried=own_items,
     )
     if base is not None:
         return with_baseline(judged, base, str(baseline), threshold_for(policy))
@@ -97,6 +116,12 @@ def merge(paths: list[Path], policy: str | None = None, baseline: Path | None = 
         verdict = apply_policy(judged.verdict, carried, policy)
         return judged.model_copy(update={"comparison": carried, "verdict": verdict})
     return judged
+
+
+def _trusted(trusted: LoadedPlaybook | None, first: Evidence) -> TrustedPlaybook | None:
+    if trusted is None:
+        return None
+    return TrustedPlaybook(path=str(trusted.path), sha256=trusted.sha256, recorded_sha256=first.playbook.sha256)
 
 
 def _backends(parts: list[Evidence]) -> dict[Backend, BackendProbe]:
@@ -132,8 +157,6 @@ def _same(a: Evidence, b: Evidence, pa: Path, pb: Path) -> None:
         refuse(
             "playbooks", f"{a.playbook.name} {a.playbook.sha256[:12]}", f"{b.playbook.name} {b.playbook.sha256[:12]}"
         )
-    if not a.playbook.spec:
-        raise InputError(f"{pa}: written by an aprqa that did not record the playbook; cannot judge a merge")
     if a.run.tool_version != b.run.tool_version:
         refuse("tool versions", a.run.tool_version, b.run.tool_version)
     digests = ({f: p.sha256 for f, p in a.provenance.items()}, {f: p.sha256 for f, p in b.provenance.items()})

@@ -53,7 +53,9 @@ from aprqa_action.playbook import (
     PromptSpec,
 )
 
-Verdict = Literal["pass", "fail", "not_judged"]
+# external: judging needs a program (a checker), which evidence read from a file never starts: the judgement
+# the run itself made is kept instead (see gates.scenario_items).
+Verdict = Literal["pass", "fail", "not_judged", "external"]
 EXCERPT = 300
 
 
@@ -486,9 +488,12 @@ def _checked(language: str, code: str, checker: list[str]) -> Judgement:
     return Judgement("code_syntax", "fail", f"{language} rejected by {checker[0]}: {why}", _excerpt(code))
 
 
-def code_syntax(prompt: PromptSpec, text: str, config: CodeSyntaxOracle, *, truncated: bool = False) -> Judgement:
+def code_syntax(
+    prompt: PromptSpec, text: str, config: CodeSyntaxOracle, *, truncated: bool = False, programs: bool = True
+) -> Judgement:
     """`truncated`: the engine stopped at max_tokens, so code that does not parse may only be cut off — not
-    judged, unless it is a closed fenced block."""
+    judged, unless it is a closed fenced block. `programs`: False when the checkers come from evidence (data,
+    never instructions): a language that needs one is "external"."""
     language = _language(prompt.prompt, text, config.languages)
     if language is None:
         return Judgement("code_syntax", "not_judged", f"no code in {', '.join(config.languages)} was asked for")
@@ -499,6 +504,8 @@ def code_syntax(prompt: PromptSpec, text: str, config: CodeSyntaxOracle, *, trun
         checker = config.checkers.get(language)
         if checker is None:
             return Judgement("code_syntax", "not_judged", f"no checker declared for {language}")
+        if not programs:
+            return Judgement("code_syntax", "external", f"{language} is judged by a program")
         judged = _checked(language, fenced[0] if fenced is not None else text, checker)
     if judged.verdict == "fail" and truncated and not (fenced is not None and fenced[1]):
         reason = f"the answer was cut off at max_tokens, so its code may be incomplete ({judged.reason})"
@@ -535,11 +542,13 @@ class OracleSet:
     code_syntax: CodeSyntaxOracle | None = None
 
 
-def composite(prompt: PromptSpec, text: str, oracles: OracleSet, *, truncated: bool = False) -> list[Judgement]:
+def composite(
+    prompt: PromptSpec, text: str, oracles: OracleSet, *, truncated: bool = False, programs: bool = True
+) -> list[Judgement]:
     """Every applicable oracle's judgement, in order; the caller takes the first "fail" as the verdict.
     A prompt's `oracles:` selects among arithmetic, garbage and code_syntax; its golden expectations
     (expected_prefix, must_contain, must_not_contain) are checked whenever it declares any.
-    `truncated`: the engine stopped at max_tokens (see code_syntax)."""
+    `truncated`: the engine stopped at max_tokens, `programs`: checkers may run (see code_syntax)."""
     chosen = set(prompt.oracles) if prompt.oracles is not None else None
 
     def wanted(name: str) -> bool:
@@ -551,7 +560,7 @@ def composite(prompt: PromptSpec, text: str, oracles: OracleSet, *, truncated: b
     if oracles.arithmetic is not None and wanted("arithmetic"):
         judgements.append(arithmetic(prompt, text, oracles.arithmetic))
     if oracles.code_syntax is not None and wanted("code_syntax"):
-        judgements.append(code_syntax(prompt, text, oracles.code_syntax, truncated=truncated))
+        judgements.append(code_syntax(prompt, text, oracles.code_syntax, truncated=truncated, programs=programs))
     # a declared expectation is always enforced: leaving golden out of `oracles:` must not silence it
     judgements.append(golden(prompt, text))
     return [j for j in judgements if j.verdict != "not_judged"]

@@ -22,6 +22,7 @@ from aprqa_action.axes import Backend, Format, Modality
 from aprqa_action.engines import builtin_names
 from aprqa_action.engines.profile import EngineProfile
 from aprqa_action.errors import InputError
+from aprqa_action.records import PLAYBOOK_NAME
 from aprqa_action.strict import Strict
 from aprqa_action.validation import AtKey, validate_document
 from aprqa_action.yaml_source import load_yaml
@@ -229,7 +230,7 @@ EngineRef = Annotated[
 
 
 class Playbook(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    name: str = Field(pattern=PLAYBOOK_NAME)
     version: str = Field(min_length=1, description='Quote it in YAML: "1.0.0"')
     description: str = ""
     model: ModelSpec

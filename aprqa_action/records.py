@@ -14,6 +14,10 @@ class Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# A playbook's name: it names files, scenario ids, the PR comment's marker and the commit status context.
+PLAYBOOK_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
 def base_id(scenario_id: str) -> str:
     """A scenario id without its repeat suffix ("@r<n>"): the attempts of one scenario share it."""
     return scenario_id.split("@", 1)[0]

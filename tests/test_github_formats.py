@@ -12,7 +12,7 @@ from github_api_server import parse_github_output
 from aprqa_action.github.annotations import gate_annotations
 from aprqa_action.github.commands import WorkflowCommands, escape_data, escape_property, format_command
 from aprqa_action.github.comment import marker
-from aprqa_action.github.context import GitHubContext
+from aprqa_action.github.context import GitHubContext, fork_claim
 from aprqa_action.github.outputs import format_output, write_outputs
 from aprqa_action.github.redact import Redactor
 from aprqa_action.github.status import status_description
@@ -140,6 +140,42 @@ def test_context_of_workflow_run_and_push(tmp_path: Path) -> None:
     push = {"GITHUB_EVENT_NAME": "push", "GITHUB_EVENT_PATH": _event(tmp_path, {}), "GITHUB_SHA": "m" * 40}
     ctx = GitHubContext.from_env(push)
     assert (ctx.pr_number, ctx.sha, ctx.run_url) == (None, "m" * 40, None)
+
+
+@pytest.mark.parametrize(
+    ("event_name", "event", "claim"),
+    [
+        # workflow_run: a claim unless the triggering run's head repository is provably this one
+        (
+            "workflow_run",
+            {"workflow_run": {"head_repository": {"full_name": "fork/r"}, "repository": {"full_name": "o/r"}}},
+            True,
+        ),
+        (
+            "workflow_run",
+            {"workflow_run": {"head_repository": {"full_name": "O/R"}, "repository": {"full_name": "o/r"}}},
+            False,
+        ),
+        ("workflow_run", {"workflow_run": {"head_sha": "h"}}, True),
+        ("workflow_run", {"workflow_run": {"head_repository": None, "repository": {"full_name": "o/r"}}}, True),
+        # pull_request: a claim when the head repository differs or is gone
+        (
+            "pull_request",
+            {"pull_request": {"head": {"repo": {"full_name": "fork/r"}}, "base": {"repo": {"full_name": "o/r"}}}},
+            True,
+        ),
+        (
+            "pull_request",
+            {"pull_request": {"head": {"repo": {"full_name": "o/r"}}, "base": {"repo": {"full_name": "o/r"}}}},
+            False,
+        ),
+        ("pull_request", {"pull_request": {"head": {"repo": None}, "base": {"repo": {"full_name": "o/r"}}}}, True),
+        ("pull_request", {"pull_request": {"head": {"sha": "h"}}}, False),  # a hand-written payload
+        ("push", {}, False),
+    ],
+)
+def test_a_result_from_another_repository_is_a_claim(event_name: str, event: dict, claim: bool) -> None:
+    assert fork_claim(event_name, event) is claim
 
 
 def test_context_reports_an_unreadable_event_and_a_bad_repository(tmp_path: Path) -> None:

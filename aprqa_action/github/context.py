@@ -27,6 +27,8 @@ class GitHubContext:
     step_summary: Path | None
     output: Path | None
     in_actions: bool
+    # The result is a claim, not a verification: it comes from code a fork controls (see fork_claim).
+    claim: bool = False
     problems: tuple[str, ...] = ()  # what could not be read, for the report
 
     @property
@@ -57,6 +59,7 @@ class GitHubContext:
             step_summary=_path(env.get("GITHUB_STEP_SUMMARY")),
             output=_path(env.get("GITHUB_OUTPUT")),
             in_actions=env.get("GITHUB_ACTIONS") == "true",
+            claim=fork_claim(event_name, event),
             problems=tuple(problems),
         )
 
@@ -99,3 +102,29 @@ def _pull_request(event_name: str | None, event: dict[str, Any]) -> tuple[int | 
     else:
         return None, None
     return (number if isinstance(number, int) else None), (sha if isinstance(sha, str) and sha else None)
+
+
+def _repo(data: Any, *keys: str) -> str | None:
+    name = _get(data, *keys, "full_name")
+    return name.lower() if isinstance(name, str) and name else None
+
+
+def fork_claim(event_name: str | None, event: dict[str, Any]) -> bool:
+    """Whether the evidence was made by code from another repository than the one we publish to.
+
+    workflow_run (the fork-safe split's publisher): a claim unless the triggering run's head repository is
+    provably this one — a fork's artifact is whatever the fork's workflow wrote. A pull_request event: a claim
+    when the head repository differs from the base (or was deleted); an event without the repositories (a
+    hand-written payload) is taken as same-repository, since a real fork PR's token cannot write anyway.
+    """
+    if event_name == "workflow_run":
+        head = _repo(event, "workflow_run", "head_repository")
+        base = _repo(event, "workflow_run", "repository") or _repo(event, "repository")
+        return head is None or head != base
+    if event_name in PR_EVENTS:
+        pull = _get(event, "pull_request")
+        head = _get(pull, "head")
+        if not isinstance(head, dict) or "repo" not in head:
+            return False
+        return _repo(head, "repo") is None or _repo(head, "repo") != _repo(pull, "base", "repo")
+    return False

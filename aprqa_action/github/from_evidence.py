@@ -7,6 +7,7 @@ from pathlib import Path
 from aprqa_action.evidence import Evidence
 from aprqa_action.github.publish import CommentMode, PublishRequest
 from aprqa_action.report import render_comment, render_summary
+from aprqa_action.report.escape import inline
 
 
 def request_from_evidence(
@@ -20,6 +21,7 @@ def request_from_evidence(
     pr_number: int | None = None,
     comment_author: str | None = None,
     expect_head_sha: str | None = None,
+    claim: bool = False,
 ) -> PublishRequest:
     verdict = evidence.verdict
     if verdict is None:
@@ -35,8 +37,8 @@ def request_from_evidence(
         mqs=verdict.mqs,
         grade=verdict.grade,
         status=verdict.status,
-        summary_markdown=render_summary(evidence, run_url=run_url),
-        comment_markdown=render_comment(evidence, run_url=run_url),
+        summary_markdown=render_summary(evidence, run_url=run_url, claim=claim),
+        comment_markdown=render_comment(evidence, run_url=run_url, claim=claim),
         failed_gates=failed,
         evidence_path=str(evidence_path),
         junit_path=str(directory / "junit.xml"),
@@ -46,6 +48,7 @@ def request_from_evidence(
         pr_number=pr_number,
         comment_author=comment_author,
         expect_head_sha=expect_head_sha,
+        claim=claim,
     )
 
 
@@ -59,9 +62,16 @@ def request_without_evidence(
     pr_number: int | None = None,
     comment_author: str | None = None,
     expect_head_sha: str | None = None,
+    claim: bool = False,
 ) -> PublishRequest:
-    """The run failed before it could judge (exit 2/3): say so wherever the verdict would have gone."""
-    text = f"## aprqa: {playbook} — no verdict\n\nThe qualification run did not produce a verdict: {problem}.\n"
+    """The run failed before it could judge (exit 2/3): say so wherever the verdict would have gone. The name
+    and the problem may come from an artifact: both are escaped."""
+    text = (
+        f"## aprqa: {inline(playbook)} — no verdict\n\n"
+        f"The qualification run did not produce a verdict: {inline(problem, 2000)}.\n"
+    )
+    if claim:
+        text += "\n> [!CAUTION]\n> **Unverified:** this run was made by code a fork controls.\n"
     return PublishRequest(
         playbook=playbook,
         key=key,
@@ -77,5 +87,6 @@ def request_without_evidence(
         pr_number=pr_number,
         comment_author=comment_author,
         expect_head_sha=expect_head_sha,
+        claim=claim,
         error=problem,
     )

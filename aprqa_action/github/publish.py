@@ -55,8 +55,11 @@ class PublishRequest(_Record):
     error: str | None = None  # the run could not judge (infrastructure): commit status `error`
     comment_author: str | None = None  # a login whose comments are ours too (a GitHub App's `name[bot]`)
     # The qualified commit: publish nothing unless PR `pr_number`'s head is this commit (a PR number read
-    # from a fork's artifact is the fork's claim, not a fact).
+    # from a fork's artifact is the fork's claim, not a fact). Under workflow_run: the event's head_sha.
     expect_head_sha: str | None = None
+    # Made by code a fork controls (GitHubContext.claim): the status goes to `aprqa/<playbook> (fork)` and
+    # says "unverified"; the Markdown says so too (rendered with claim=True).
+    claim: bool = False
 
 
 class StepResult(_Record):
@@ -235,8 +238,10 @@ def _remote(
 
     assert ctx.repository is not None and token is not None
     redact = Redactor(token)
+    # workflow_run: the PR number may be the fork's word, so its head must be the commit the run qualified.
+    expected = request.expect_head_sha or (ctx.sha if ctx.event_name == "workflow_run" else None)
     with GitHubClient(ctx.api_url, token, options=options) as client:
-        refused = _verify_head(client, request, ctx, ctx.repository) if request.expect_head_sha else None
+        refused = _verify_head(client, expected, ctx, ctx.repository) if expected else None
         if refused:
             refused = redact(refused)
             comment = comment or CommentResult(outcome="degraded", detail=refused)
@@ -249,10 +254,10 @@ def _remote(
     return comment, status
 
 
-def _verify_head(client: GitHubClient, request: PublishRequest, ctx: GitHubContext, repository: str) -> str | None:
+def _verify_head(client: GitHubClient, expected: str, ctx: GitHubContext, repository: str) -> str | None:
     """None when the PR's head (and the commit to status) is the expected commit, else why not: then nothing
     goes to the PR, since its number may have been forged."""
-    expected = (request.expect_head_sha or "").strip().lower()
+    expected = expected.strip().lower()
     if ctx.sha is not None and ctx.sha.lower() != expected:
         return f"the commit to status ({ctx.sha}) is not the expected head {expected}"
     if ctx.pr_number is None:
@@ -309,7 +314,9 @@ def _status(
 ) -> StepResult:
     assert ctx.sha is not None
     state = commit_state(request.qualified, request.error)
-    context = status_context(request.playbook, request.key)
+    claim = request.claim or ctx.claim  # the event decides too, whatever the caller rendered
+    context = status_context(request.playbook, request.key, claim)
+    description = status_description(request.mqs, request.grade, request.status, request.error, claim)
     try:
         post_status(
             client,
@@ -317,7 +324,7 @@ def _status(
             ctx.sha,
             state=state,
             context=context,
-            description=redact(status_description(request.mqs, request.grade, request.status, request.error)),
+            description=redact(description),
             target_url=ctx.run_url,
         )
     except GitHubError as exc:

@@ -11,8 +11,13 @@ DESCRIPTION_LIMIT = 140  # GitHub rejects longer descriptions
 State = Literal["success", "failure", "error"]
 
 
-def status_context(playbook: str, key: str | None = None) -> str:
-    return f"aprqa/{playbook}" + (f":{key}" if key else "")
+FORK_SUFFIX = " (fork)"
+UNVERIFIED = "unverified fork claim: "
+
+
+def status_context(playbook: str, key: str | None = None, claim: bool = False) -> str:
+    """A fork's claim has a context of its own, so it can never satisfy a required `aprqa/<playbook>` check."""
+    return f"aprqa/{playbook}" + (f":{key}" if key else "") + (FORK_SUFFIX if claim else "")
 
 
 def commit_state(qualified: bool, error: str | None = None) -> State:
@@ -22,9 +27,9 @@ def commit_state(qualified: bool, error: str | None = None) -> State:
     return "success" if qualified else "failure"
 
 
-def status_description(mqs: int, grade: str, status: str, error: str | None = None) -> str:
+def status_description(mqs: int, grade: str, status: str, error: str | None = None, claim: bool = False) -> str:
     text = f"error: {error}" if error else f"MQS {mqs}/1000 · grade {grade} · {status}"
-    text = " ".join(text.split())
+    text = (UNVERIFIED if claim else "") + " ".join(text.split())
     if len(text) > DESCRIPTION_LIMIT:
         text = text[: DESCRIPTION_LIMIT - 1] + "…"
     return text

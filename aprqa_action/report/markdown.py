@@ -161,7 +161,7 @@ def _check_url(run_url: str | None) -> str | None:
     return run_url if parts.scheme in ("https", "http") and parts.netloc else None
 
 
-def _render(name: str, view: ReportView, limits: Limits, run_url: str | None) -> str:
+def _render(name: str, view: ReportView, limits: Limits, run_url: str | None, claim: bool) -> str:
     return (
         environment()
         .get_template(name)
@@ -171,6 +171,7 @@ def _render(name: str, view: ReportView, limits: Limits, run_url: str | None) ->
             ev=view.evidence,
             limits=limits,
             run_url=run_url,
+            claim=claim,
             schema_version=SCHEMA_VERSION,
             names=CATEGORY_NAMES,
         )
@@ -178,23 +179,34 @@ def _render(name: str, view: ReportView, limits: Limits, run_url: str | None) ->
 
 
 def _fit(
-    name: str, view: ReportView, ladder: tuple[Limits, ...], limit: int, measure: Measure, run_url: str | None
+    name: str,
+    view: ReportView,
+    ladder: tuple[Limits, ...],
+    limit: int,
+    measure: Measure,
+    run_url: str | None,
+    claim: bool,
 ) -> str:
     text = ""
     for limits in ladder:
-        text = _render(name, view, limits, run_url)
+        text = _render(name, view, limits, run_url, claim)
         if measure(text) <= limit:
             return text
     return cut(text, limit, CUT_NOTE, measure)
 
 
-def render_summary(evidence: Evidence, run_url: str | None = None, *, view: ReportView | None = None) -> str:
-    """The job summary ($GITHUB_STEP_SUMMARY, `summary.md`): at most 1 MiB of UTF-8 for any evidence."""
+def render_summary(
+    evidence: Evidence, run_url: str | None = None, *, view: ReportView | None = None, claim: bool = False
+) -> str:
+    """The job summary ($GITHUB_STEP_SUMMARY, `summary.md`): at most 1 MiB of UTF-8 for any evidence.
+    `claim`: the evidence was made by code a fork controls, and the report says it is unverified."""
     view = view if view is not None else build_view(evidence)
-    return _fit("summary.md.j2", view, SUMMARY_LADDER, SUMMARY_LIMIT, utf8_size, _check_url(run_url))
+    return _fit("summary.md.j2", view, SUMMARY_LADDER, SUMMARY_LIMIT, utf8_size, _check_url(run_url), claim)
 
 
-def render_comment(evidence: Evidence, run_url: str | None = None, *, view: ReportView | None = None) -> str:
+def render_comment(
+    evidence: Evidence, run_url: str | None = None, *, view: ReportView | None = None, claim: bool = False
+) -> str:
     """The PR comment (`comment.md`): compact, and short enough for GitHub with the publisher's marker line."""
     view = view if view is not None else build_view(evidence)
-    return _fit("comment.md.j2", view, COMMENT_LADDER, COMMENT_BUDGET, len, _check_url(run_url))
+    return _fit("comment.md.j2", view, COMMENT_LADDER, COMMENT_BUDGET, len, _check_url(run_url), claim)
