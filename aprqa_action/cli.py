@@ -333,8 +333,7 @@ def _with_trusted(evidence: Evidence, trusted: LoadedPlaybook, path: Path) -> Ev
             f"{path} is evidence for playbook {evidence.playbook.name!r}, not {trusted.playbook.name!r} "
             f"({trusted.path}): nothing was published"
         )
-    if evidence.trusted_playbook is not None and evidence.trusted_playbook.sha256 == trusted.sha256:
-        return evidence  # merged with this very file: its note stands
+    # Always made here: a note found in the file is the file's word.
     note = TrustedPlaybook(path=str(trusted.path), sha256=trusted.sha256, recorded_sha256=evidence.playbook.sha256)
     return evidence.model_copy(update={"trusted_playbook": note})
 
