@@ -13,6 +13,7 @@ import re
 from aprqa_action.axes import Backend, Format, Modality
 from aprqa_action.backends import BackendProbe
 from aprqa_action.engines.profile import EngineProfile, ProcessMode
+from aprqa_action.oneline import one_line
 from aprqa_action.playbook import LoadedPlaybook, Playbook
 from aprqa_action.records import Record, Scenario
 from aprqa_action.resolve import ResolvedModel
@@ -191,10 +192,10 @@ def format_plan(loaded: LoadedPlaybook, plan: Plan, source: str) -> str:
     ]
     for fmt, model in plan.models.items():
         where = model.path if model.path else "— skipped"
-        lines.append(f"  {fmt:12} {where}  ({model.reason})")
+        lines.append(f"  {fmt:12} {one_line(where)}  ({one_line(model.reason)})")
     lines.append("backends:")
     for backend, found in plan.backends.items():
-        lines.append(f"  {backend:12} {'available' if found.available else '— skipped'}  ({found.reason})")
+        lines.append(f"  {backend:12} {'available' if found.available else '— skipped'}  ({one_line(found.reason)})")
     m = playbook.test_matrix
     formats, backends, modalities = len(playbook.model.formats), len(m.backends), len(m.modalities)
     matrix = len(plan.matrix)
@@ -208,6 +209,6 @@ def format_plan(loaded: LoadedPlaybook, plan: Plan, source: str) -> str:
     width = max(len(s.id) for s in plan.scenarios)
     for s in plan.scenarios:
         prompt = s.prompt if len(s.prompt) <= 40 else s.prompt[:37] + "..."
-        status = "run" if s.skip_reason is None else f"skip: {s.skip_reason}"
+        status = "run" if s.skip_reason is None else f"skip: {one_line(s.skip_reason)}"
         lines.append(f"  {s.id:{width}}  seed {s.seed:>10}  {prompt!r:44} {status}")
     return "\n".join(lines)

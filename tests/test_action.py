@@ -141,7 +141,10 @@ def act(
     return subprocess.run(argv, cwd=repo, capture_output=True, text=True, timeout=1800)
 
 
+# act runs whole jobs (venvs, installs, the engine): their time is the machine's, not the code's, so these two
+# get more than pytest's 600 s default (the e2e took 110 s and the sharded example 280 s on 2 cores).
 @pytest.mark.engine
+@pytest.mark.timeout(1500)
 def test_the_action_under_act(tmp_path: Path, smollm2: Path, gemma_base: Path) -> None:
     """tests/act/e2e.yml: one job (the action's venv is built once), a small playbook twice and a blocked model."""
     repo = repository_copy(tmp_path, REPO)
@@ -172,7 +175,11 @@ def test_the_action_under_act(tmp_path: Path, smollm2: Path, gemma_base: Path) -
     assert TOKEN not in everything
 
 
+CHECKOUT_PIN = "11bd71901bbe5b1630ceea73d27597364c9af683"
+
+
 @pytest.mark.engine
+@pytest.mark.timeout(1500)
 def test_the_sharded_example_workflow_under_act(tmp_path: Path, smollm2: Path) -> None:
     """examples/workflows/qualify-sharded.yml as it is: two cpu shards and the gpu cells (Skipped here) in
     three jobs, artifacts per shard, one merge job that publishes one comment."""
@@ -184,6 +191,10 @@ def test_the_sharded_example_workflow_under_act(tmp_path: Path, smollm2: Path) -
             github.url,
             "--local-repository",
             f"paiml/apr-qa-action@v1={repo}",
+            "--local-repository",
+            f"actions/checkout@{CHECKOUT_PIN}={ROOT / 'tests' / 'act' / 'checkout-stub'}",
+            "--env",
+            f"CHECKOUT_STUB_SOURCE={repo}",
             "--env",
             f"MODEL_PATH={smollm2}",
             "--env",

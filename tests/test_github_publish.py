@@ -108,12 +108,14 @@ def writes(gh: FakeGitHub) -> list[tuple[str, str]]:
     return [(r.method, r.path) for r in gh.requests if r.method != "GET"]
 
 
-def assert_published(gh: FakeGitHub, report: PublishReport, state: str = "success") -> dict[str, Any]:
+def assert_published(
+    gh: FakeGitHub, report: PublishReport, state: str = "success", context: str = f"aprqa/{PLAYBOOK}"
+) -> dict[str, Any]:
     """Exactly one comment from us and one status on the PR head; returns the comment."""
     [comment] = ours(gh)
     assert comment["body"].startswith(MARK + "\n")
     [status] = gh.commit_statuses(REPO, HEAD_SHA)
-    assert (status["state"], status["context"], status["target_url"]) == (state, f"aprqa/{PLAYBOOK}", RUN_URL)
+    assert (status["state"], status["context"], status["target_url"]) == (state, context, RUN_URL)
     assert gh.commit_statuses(REPO, MERGE_SHA) == []
     assert report.comment.outcome == report.status.outcome == "done"
     assert report.comment.comment_id == comment["id"]
@@ -355,13 +357,18 @@ def test_push_event_posts_the_status_on_github_sha_and_no_comment(gh: FakeGitHub
 
 
 def test_workflow_run_for_a_fork_takes_the_pr_number_from_the_request(gh: FakeGitHub, tmp_path: Path) -> None:
-    # workflow_run.pull_requests is empty for fork PRs; the number travels in the evidence artifact.
+    # workflow_run.pull_requests is empty for fork PRs; the number travels in the evidence artifact, and is
+    # checked against the event's head_sha (the default expectation under workflow_run).
     event = {"workflow_run": {"id": 99, "head_sha": HEAD_SHA, "pull_requests": []}}
     env = actions_env(tmp_path, gh.url, event_name="workflow_run", event=event)
+    gh.add_pull(REPO, PR, HEAD_SHA)
 
     report, _ = run(gh, tmp_path, verdict(pr_number=PR), env=env)
 
-    assert_published(gh, report)
+    # no head repository in the event: a fork's, so its own status context and the unverified wording
+    assert_published(gh, report, context=f"aprqa/{PLAYBOOK} (fork)")
+    [status] = gh.commit_statuses(REPO, HEAD_SHA)
+    assert status["description"].startswith("unverified fork claim: ")
 
 
 def test_an_infrastructure_error_posts_an_error_status(gh: FakeGitHub, tmp_path: Path) -> None:
@@ -629,7 +636,7 @@ def test_the_pr_head_matches_the_expected_sha_then_publish(gh: FakeGitHub, tmp_p
 
     report, _ = run(gh, tmp_path, verdict(pr_number=PR, expect_head_sha=HEAD_SHA.upper()), env=env)
 
-    assert_published(gh, report)
+    assert_published(gh, report, context=f"aprqa/{PLAYBOOK} (fork)")
     assert (gh.requests[0].method, gh.requests[0].path) == ("GET", f"/repos/{REPO}/pulls/{PR}")
 
 

@@ -4,8 +4,12 @@ through logs). The runner takes a line whose trimmed text starts with `::`, and 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
+import gguf
+import numpy as np
 import pytest
+from conftest import aprqa
 
 from aprqa_action.github.commands import INERT, CommandGuard, WorkflowCommands, escape_data, inert
 from aprqa_action.github.redact import Redactor
@@ -61,3 +65,20 @@ def test_only_workflow_commands_pass_the_guard_as_commands() -> None:
 def test_one_line_folds_every_line_break_to_a_visible_escape() -> None:
     assert one_line("a\r\nb\x85c\u2028d\u2029e") == "a\\r\\nb\\x85c\\u2028d\\u2029e"
     assert escape_data("a\x85b\u2028c\u2029d") == "a%C2%85b%E2%80%A8c%E2%80%A9d"
+
+
+def test_inspect_prints_a_model_file_s_text_on_its_own_line(tmp_path: Path) -> None:
+    """A GGUF's metadata and tensor names are the file author's text: `aprqa inspect` folds them."""
+    path = tmp_path / "hostile.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_string("general.name", "tiny\n::error::pwned\r##[warning]x")
+    writer.add_tensor("token_embd.weight\n::add-mask::pwned", np.ones((4, 4), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    done = aprqa("inspect", path)
+    assert "general.name = tiny\\n::error::pwned\\r#\u200b#[warning]x" in done.stdout, done.stdout
+    assert "token_embd.weight\\n::add-mask::pwned" in done.stdout
+    for line in (done.stdout + done.stderr).splitlines():
+        assert not line.strip().startswith("::") and "##[" not in line, line

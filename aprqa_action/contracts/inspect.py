@@ -25,6 +25,7 @@ from aprqa_action.contracts.models import (
 from aprqa_action.contracts.provenance import provenance
 from aprqa_action.contracts.quant import file_type_scheme
 from aprqa_action.contracts.reader import read_model
+from aprqa_action.oneline import one_line
 from aprqa_action.strict import Strict
 
 # Metadata shown in the text view: everything except the long tokenizer payloads.
@@ -76,7 +77,7 @@ def inspect(
 def _value(value: Any) -> str:
     if isinstance(value, dict) and "length" in value:
         return f"<{value.get('array', 'array')} × {value['length']}>"
-    text = repr(value) if not isinstance(value, str) else value
+    text = repr(value) if not isinstance(value, str) else one_line(value)  # the file's text, on its line
     return text if len(text) <= 100 else text[:97] + "..."
 
 
@@ -84,7 +85,7 @@ def render(inspection: Inspection, max_tensors: int | None = None) -> str:
     p = inspection.provenance
     lines = [f"{inspection.path}"]
     if inspection.failure is not None:
-        lines.append(f"  unreadable: {inspection.failure}")
+        lines.append(f"  unreadable: {one_line(inspection.failure)}")
     else:
         lines.append(
             f"  format {inspection.format} · {p.tensor_count} tensors · {p.parameter_count:,} parameters · "
@@ -93,16 +94,16 @@ def render(inspection: Inspection, max_tensors: int | None = None) -> str:
     for digest in p.files:
         lines.append(f"  sha256 {digest.sha256}  {digest.path} ({digest.size} bytes)")
     if p.error and inspection.failure is None:
-        lines.append(f"  provenance: {p.error}")
+        lines.append(f"  provenance: {one_line(p.error)}")
     shown = {k: v for k, v in inspection.metadata.items() if k not in HIDDEN_METADATA}
     if shown:
         lines.append("")
         lines.append("Metadata")
-        lines += [f"  {key} = {_value(value)}" for key, value in shown.items()]
+        lines += [f"  {one_line(key)} = {_value(value)}" for key, value in shown.items()]
     if inspection.tensors:
         table = inspection.tensors if max_tensors is None else inspection.tensors[:max_tensors]
         rows = [("name", "type", "shape (row-major)", "offset", "bytes")]
-        rows += [(t.name, t.dtype, reasons.shape(t.shape), str(t.offset), str(t.nbytes)) for t in table]
+        rows += [(one_line(t.name), t.dtype, reasons.shape(t.shape), str(t.offset), str(t.nbytes)) for t in table]
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         lines += ["", f"Tensors ({len(inspection.tensors)})"]
         for row in rows:
