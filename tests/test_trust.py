@@ -287,3 +287,19 @@ def test_a_bad_pr_number_is_a_warning_and_no_comment(run: dict[str, Path], tmp_p
         assert gh.issue_comments(REPO, PR) == []
         assert len(gh.commit_statuses(REPO, HEAD_SHA)) == 1  # the status does not need the number
     assert "is not a PR number: no comment" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("playbooks/models/qwen2.5-coder-7b-mvp.playbook.yaml", "qwen2.5-coder-7b-mvp"),
+        ("gate.yml", "gate"),
+        ("@team ![x](y)\n::error::z.playbook.yaml", "team---x--y----error--z"),
+        (".yaml", "yaml"),
+    ],
+)
+def test_a_playbook_that_cannot_be_loaded_is_named_by_its_file(path: str, name: str) -> None:
+    """It names the comment and the status: the whole file name less its suffix, in the name's characters."""
+    from aprqa_action.cli import _file_name
+
+    assert _file_name(path) == name
