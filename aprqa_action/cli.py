@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aprqa_action import __version__
-from aprqa_action.catalog import TIERS, entries, find, playbook_dirs
 from aprqa_action.errors import AprqaError, InfrastructureError, InputError
 from aprqa_action.oneline import one_line
 from aprqa_action.playbook import LoadedPlaybook, json_schema_text, load_playbook
-from aprqa_action.verdict_text import format_verdict
+from aprqa_action.playbook.catalog import TIERS, entries, find, playbook_dirs
+from aprqa_action.report.text import format_verdict
 
 if TYPE_CHECKING:  # the publish helpers' types; the modules themselves load lazily
-    from aprqa_action.evidence import Evidence
     from aprqa_action.github.commands import WorkflowCommands
+    from aprqa_action.records import Evidence
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -96,11 +96,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from aprqa_action.engines.process import kill_live_groups
-    from aprqa_action.evidence import now
     from aprqa_action.execute import Cancelled, Executor
+    from aprqa_action.execute.process import kill_live_groups
     from aprqa_action.pipeline import cancelled_run, run
-    from aprqa_action.shard import parse_only, parse_shard
+    from aprqa_action.plan.shard import parse_only, parse_shard
+    from aprqa_action.store.evidence import now
 
     started = now()
     output_dir = Path(args.resume or args.output_dir)
@@ -147,8 +147,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _fresh_output_dir(directory: Path) -> None:
     """Create the output directory and remove what an earlier run wrote there (only aprqa's own files, by
     name): a publish after this run fails must not find the old evidence and report its verdict."""
-    from aprqa_action.evidence import EVIDENCE_FILE, STREAM_FILE
     from aprqa_action.report import COMMENT_FILE, JUNIT_FILE, SUMMARY_FILE
+    from aprqa_action.store.evidence import EVIDENCE_FILE, STREAM_FILE
 
     if directory.exists() and not directory.is_dir():
         raise InfrastructureError(f"--output-dir {directory}: exists and is not a directory")
@@ -168,9 +168,9 @@ def _run_url() -> str | None:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from aprqa_action.evidence import write_evidence
-    from aprqa_action.merge import merge
     from aprqa_action.report import write_reports
+    from aprqa_action.store.evidence import write_evidence
+    from aprqa_action.store.merge import merge
 
     baseline = _evidence_path(args.baseline) if args.baseline else None
     playbook = Path(args.playbook) if args.playbook else None
@@ -193,16 +193,16 @@ def _compared(evidence, baseline: str | None):  # type: ignore[no-untyped-def]
     """The evidence compared with `--baseline` (its comparison replaced), else as it is."""
     if baseline is None:
         return evidence
-    from aprqa_action.evidence import read_evidence
-    from aprqa_action.report.compare import threshold_for, with_baseline
+    from aprqa_action.judge.compare import threshold_for, with_baseline
+    from aprqa_action.store.evidence import read_evidence
 
     policy = evidence.verdict.policy if evidence.verdict else "gateway"
     return with_baseline(evidence, read_evidence(_evidence_path(baseline)), baseline, threshold_for(policy))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from aprqa_action.evidence import read_evidence
     from aprqa_action.report import write_reports
+    from aprqa_action.store.evidence import read_evidence
 
     path = _evidence_path(args.evidence)
     evidence = _compared(read_evidence(path), args.baseline)
@@ -232,12 +232,12 @@ def _on_signals(callback: Callable[[bool], None]) -> None:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from aprqa_action.evidence import read_evidence
     from aprqa_action.github import publish
     from aprqa_action.github.commands import WorkflowCommands
     from aprqa_action.github.context import GitHubContext
     from aprqa_action.github.from_evidence import request_from_evidence, request_without_evidence
     from aprqa_action.github.redact import Redactor
+    from aprqa_action.store.evidence import read_evidence
 
     commands = WorkflowCommands(sys.stdout, Redactor(os.environ.get("GITHUB_TOKEN")))
     path = _evidence_path(args.evidence)
@@ -326,7 +326,7 @@ def _trusted_playbook(path: str) -> LoadedPlaybook | AprqaError:
 
 def _with_trusted(evidence: Evidence, trusted: LoadedPlaybook, path: Path) -> Evidence:
     """The evidence with the trusted playbook recorded beside it; evidence for another playbook is refused."""
-    from aprqa_action.evidence import TrustedPlaybook
+    from aprqa_action.records import TrustedPlaybook
 
     if evidence.playbook.name != trusted.playbook.name:
         raise InputError(
@@ -384,7 +384,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     """Exit 0 when no invariant fails, 1 when one does, 2 when the file cannot be read or parsed (3 on a bug,
     from main)."""
     from aprqa_action.contracts import inspect, render
-    from aprqa_action.playbook import ExpectedDims
+    from aprqa_action.records import ExpectedDims
 
     expected = ExpectedDims(**dict(args.expect)) if args.expect else None
     inspection = inspect(args.model, args.invariants, args.quantization, expected)

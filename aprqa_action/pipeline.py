@@ -10,19 +10,28 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from aprqa_action.assess import assess
-from aprqa_action.axes import Format
-from aprqa_action.backends import probe
-from aprqa_action.engines import load_profile
 from aprqa_action.engines.profile import EngineProfile
 from aprqa_action.errors import InfrastructureError, InputError
-from aprqa_action.evidence import (
+from aprqa_action.execute import Executor, check_engine
+from aprqa_action.execute.progress import Reporter, make_reporter
+from aprqa_action.execute.version import installed_profile
+from aprqa_action.github.commands import workflow_groups
+from aprqa_action.judge.compare import check_baseline, threshold_for, with_baseline
+from aprqa_action.judge.integrity import FileCheck, check_files, contract_items, provenances
+from aprqa_action.plan import Plan, build_plan
+from aprqa_action.plan.backends import probe
+from aprqa_action.plan.pull import PullResult, pull_model
+from aprqa_action.plan.resolve import missing_models, resolve_models
+from aprqa_action.plan.shard import select
+from aprqa_action.playbook import LoadedPlaybook, load_playbook
+from aprqa_action.records import EngineInfo, Evidence, EvidenceItem, Observation, PlaybookInfo, RunInfo, Scenario
+from aprqa_action.records.axes import Format
+from aprqa_action.report import write_reports
+from aprqa_action.score import parse_policy
+from aprqa_action.score.assess import assess
+from aprqa_action.store.evidence import (
     EVIDENCE_FILE,
     STREAM_FILE,
-    EngineInfo,
-    Evidence,
-    PlaybookInfo,
-    RunInfo,
     append_stream,
     host_info,
     now,
@@ -30,18 +39,6 @@ from aprqa_action.evidence import (
     read_stream,
     write_evidence,
 )
-from aprqa_action.execute import Executor, check_engine
-from aprqa_action.integrity import FileCheck, check_files, contract_items, provenances
-from aprqa_action.plan import Plan, build_plan
-from aprqa_action.playbook import LoadedPlaybook, load_playbook
-from aprqa_action.progress import Reporter, make_reporter
-from aprqa_action.pull import PullResult, pull_model
-from aprqa_action.records import EvidenceItem, Observation, Scenario
-from aprqa_action.report import write_reports
-from aprqa_action.report.compare import check_baseline, threshold_for, with_baseline
-from aprqa_action.resolve import missing_models, resolve_models
-from aprqa_action.score import parse_policy
-from aprqa_action.shard import select
 
 
 @dataclass
@@ -71,7 +68,7 @@ def prepare(
     leaves out the G0 integrity check (hashing every file): the plan of a run cancelled while preparing."""
     loaded = load_playbook(playbook_path)
     playbook = loaded.playbook
-    profile = load_profile(engine if engine is not None else playbook.engine)
+    profile = installed_profile(engine if engine is not None else playbook.engine)
     pulled = pull_model(playbook.model, model_path, env=None if download else {**os.environ, "HF_HUB_OFFLINE": "1"})
     if not download and pulled.outcome == "Falsified":
         reason = f"{playbook.model.hf_repo} is not in the Hugging Face cache: `aprqa run` pulls it (plan does not)"
@@ -137,7 +134,7 @@ def run(
     observations: list[Observation] = list(prior.values())
     executor = Executor(
         profile,
-        reporter or make_reporter(),
+        reporter or make_reporter(workflow_groups()),
         sink=lambda obs: (observations.append(obs), append_stream(output_dir, obs)),
         fail_fast=playbook.failure_policy == "fail_fast",
         stop=stop,

@@ -31,12 +31,13 @@ sys.path.insert(0, str(ROOT / "tests"))  # the evidence builders the tests use
 
 from report_fixtures import synthetic  # noqa: E402
 
-from aprqa_action.evidence import Evidence, read_evidence, write_evidence  # noqa: E402
+from aprqa_action.records import Evidence  # noqa: E402
 from aprqa_action.report import write_reports  # noqa: E402
 from aprqa_action.report.junit import paused_gc, render_junit  # noqa: E402
 from aprqa_action.report.limits import COMMENT_LIMIT, SUMMARY_LIMIT  # noqa: E402
 from aprqa_action.report.markdown import render_comment, render_summary  # noqa: E402
 from aprqa_action.report.view import build_view  # noqa: E402
+from aprqa_action.store.evidence import read_evidence, write_evidence  # noqa: E402
 
 MB = 1024 * 1024
 TARGET_S = 2.0

@@ -31,7 +31,7 @@ from pathlib import Path
 import requests
 
 from aprqa_action.engines import load_profile
-from aprqa_action.engines.server import HOST, EngineServer, free_port
+from aprqa_action.execute.server import HOST, EngineServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "smollm2-135m" / "model.gguf"

@@ -30,7 +30,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "smollm2-135m" / "model.gguf"
-SERVE_MARK = ("aprqa_action.engines.reference", "serve")
+SERVE_MARK = ("aprqa_action.reference_engine", "serve")
 
 
 def playbook(directory: Path, scenarios: int) -> Path:

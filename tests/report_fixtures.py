@@ -1,8 +1,8 @@
 """Evidence sets for the report tests, built deterministically (fixed clock, host, seeds).
 
-They mirror what `aprqa run` writes — the same scenario ids, item shapes, reasons and excerpts as gates.py,
-oracles.py and performance.py produce on real runs (see /tmp/demo-out after `make demo`) — while the
-gateways and the verdict are computed by the real `gates.gateways` and `score.verdict`, so a fixture can
+They mirror what `aprqa run` writes — the same scenario ids, item shapes, reasons and excerpts as judge/,
+oracles and performance gates produce on real runs (see /tmp/demo-out after `make demo`) — while the
+gateways and the verdict are computed by the real `score.gateways` and `score.verdict`, so a fixture can
 never hold a verdict its items do not justify.
 
 - `qualified()`: every cell on CPU and GPU answers and passes; PROVISIONAL at MQS 700 (EDGE and REGR are
@@ -21,13 +21,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import product
 
-from aprqa_action.axes import Backend, Format, Modality
-from aprqa_action.backends import BackendProbe
-from aprqa_action.evidence import EngineInfo, Evidence, Host, PlaybookInfo, RunInfo
-from aprqa_action.gates import gateways
-from aprqa_action.records import EvidenceItem, Observation, Outcome, Scenario
-from aprqa_action.resolve import ResolvedModel
+from aprqa_action.judge.cells import cell_results
+from aprqa_action.records import (
+    BackendProbe,
+    EngineInfo,
+    Evidence,
+    EvidenceItem,
+    Host,
+    Observation,
+    Outcome,
+    PlaybookInfo,
+    ResolvedModel,
+    RunInfo,
+    Scenario,
+)
+from aprqa_action.records.axes import Backend, Format, Modality
 from aprqa_action.score import verdict
+from aprqa_action.score.gateways import gateways
 
 START = datetime(2026, 11, 2, 14, 30, 0, tzinfo=UTC)
 NO_GPU = "no GPU: no CUDA device (nvidia-smi not installed) and no ROCm device (/dev/kfd absent)"
@@ -140,7 +150,7 @@ class Builder:
         oracles: Iterable[tuple[str, Outcome, str]] = (),
         excerpt: str | None = None,
     ) -> None:
-        """An ok scenario: G1, G3, G2 and the oracles' items, in gates.py's order."""
+        """An ok scenario: G1, G3, G2 and the oracles' items, in judge/'s order."""
         latency = round(tokens / tok_per_sec * 1000, 3)
         o = self._timed(
             s,
@@ -264,6 +274,7 @@ class Builder:
             scenarios=self.scenarios,
             observations=self.observations,
             items=self.items,
+            cells=cell_results(self.scenarios, self.observations, self.items, None),
             verdict=verdict(
                 self.items,
                 self.observations,

@@ -14,7 +14,7 @@ import psutil
 import pytest
 from conftest import DEMO, HOSTILE, ROOT, hostile_profile, write_playbook
 
-from aprqa_action.evidence import STREAM_FILE, read_evidence
+from aprqa_action.store.evidence import STREAM_FILE, read_evidence
 
 TAG = "APRQA_TEST_CANCEL_TAG"  # in aprqa's environment, so in every engine process it starts
 

@@ -6,7 +6,7 @@ import json
 
 from conftest import aprqa
 
-from aprqa_action.catalog import TIERS, entries
+from aprqa_action.playbook.catalog import TIERS, entries
 
 
 def test_every_model_has_every_tier_in_order() -> None:

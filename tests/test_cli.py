@@ -14,8 +14,8 @@ import pytest
 from conftest import ROOT, aprqa, hostile_profile, write_playbook
 from report_fixtures import qualified
 
-from aprqa_action.evidence import STREAM_FILE, read_evidence, write_evidence
 from aprqa_action.report import write_reports
+from aprqa_action.store.evidence import STREAM_FILE, read_evidence, write_evidence
 
 SITE_PACKAGES = Path(sysconfig.get_paths()["purelib"])
 

@@ -13,13 +13,12 @@ import yaml
 from conftest import ROOT, aprqa, write_playbook
 from report_fixtures import NO_GPU, Builder, qualified
 
-from aprqa_action.axes import Backend, Format, Modality
 from aprqa_action.engines import load_profile
 from aprqa_action.errors import InputError
-from aprqa_action.evidence import Evidence, read_evidence, write_evidence
-from aprqa_action.records import CellDelta, Comparison, MetricDelta
-from aprqa_action.report.compare import apply_policy, compare, flagged, metric, threshold_for, with_baseline
-from aprqa_action.resolve import ResolvedModel
+from aprqa_action.judge.compare import apply_policy, compare, flagged, metric, threshold_for, with_baseline
+from aprqa_action.records import CellDelta, Comparison, Evidence, MetricDelta, ResolvedModel
+from aprqa_action.records.axes import Backend, Format, Modality
+from aprqa_action.store.evidence import read_evidence, write_evidence
 
 THROTTLED = ROOT / "tests" / "engines" / "throttled.py"
 
@@ -69,7 +68,7 @@ def test_a_throttled_engine_is_flagged_and_a_rerun_is_not(tmp_path: Path, smollm
     )
     throttled = load_profile("reference").model_dump(mode="json", exclude_none=True)
     throttled["name"] = "reference-throttled"
-    argv = throttled["run"]["argv"]  # ["{python}", "-m", "aprqa_action.engines.reference", "run", ...]
+    argv = throttled["run"]["argv"]  # ["{python}", "-m", "aprqa_action.reference_engine", "run", ...]
     throttled["run"]["argv"] = [argv[0], str(THROTTLED), *argv[3:]]  # only the run cells get slower
     (tmp_path / "slow.yaml").write_text(yaml.safe_dump(throttled))
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from conftest import ROOT, write_playbook
 
-from aprqa_action.evidence import read_evidence
-from aprqa_action.integrity import APR_UNKNOWN
+from aprqa_action.judge.integrity import APR_UNKNOWN
+from aprqa_action.store.evidence import read_evidence
 
 # The engine: "2 + 2 = 4", and the first 4 bytes of the file it was given, so the answer proves which file it read.
 ENGINE = """

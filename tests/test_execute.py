@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import aprqa, hostile_profile, write_playbook
 
-from aprqa_action.evidence import STREAM_FILE, read_evidence
+from aprqa_action.execute.progress import LineReporter
 from aprqa_action.pipeline import run
-from aprqa_action.progress import LineReporter
+from aprqa_action.store.evidence import STREAM_FILE, read_evidence
 
 
 def run_hostile(
@@ -36,7 +36,7 @@ def run_hostile(
     )
     out = tmp_path / "out"
     with (tmp_path / "progress.log").open("w") as log:
-        evidence = run(playbook, model_path=smollm2, engine=None, output_dir=out, reporter=LineReporter(log, False))
+        evidence = run(playbook, model_path=smollm2, engine=None, output_dir=out, reporter=LineReporter(log))
     assert read_evidence(out / "evidence.json") == evidence  # what is on disk is what was returned
     return evidence
 

@@ -38,9 +38,9 @@ from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.errors import InvalidArgument
 
+from aprqa_action.documents.yaml_source import parse_yaml
 from aprqa_action.errors import InputError
 from aprqa_action.playbook import LoadedPlaybook, Playbook, load_playbook
-from aprqa_action.yaml_source import parse_yaml
 
 # Hypothesis caches constants of the code under test in ./.hypothesis; keep that out of the repository.
 set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "aprqa-hypothesis")

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 from conftest import make_scenario, write_playbook
 
-from aprqa_action.axes import Format
-from aprqa_action.gates import gateways, integrity_items, judge, scenario_items
-from aprqa_action.integrity import check_file
-from aprqa_action.oracles import declared
-from aprqa_action.performance import percentile, perf_items
+from aprqa_action.judge import integrity_items, judge, scenario_items
+from aprqa_action.judge.integrity import check_file
+from aprqa_action.judge.oracles import declared
+from aprqa_action.judge.performance import percentile, perf_items
 from aprqa_action.playbook import Assertions, ProfileCI, load_playbook
-from aprqa_action.records import EvidenceItem, Gateway, Observation, Scenario
-from aprqa_action.resolve import ResolvedModel
+from aprqa_action.records import EvidenceItem, Gateway, Observation, ResolvedModel, Scenario
+from aprqa_action.records.axes import Format
 from aprqa_action.score import verdict
+from aprqa_action.score.gateways import gateways
 
 
 @pytest.fixture

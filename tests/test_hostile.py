@@ -16,9 +16,9 @@ import psutil
 import pytest
 from conftest import HOSTILE, ROOT, hostile_profile, write_playbook
 
-from aprqa_action.engines import process
-from aprqa_action.engines.process import run_process
-from aprqa_action.evidence import read_evidence
+from aprqa_action.execute import process
+from aprqa_action.execute.process import run_process
+from aprqa_action.store.evidence import read_evidence
 
 TIMEOUT_MS = 3000
 BOUND_MS = TIMEOUT_MS + 2000  # the acceptance bound of every scenario: its timeout + 2 s

@@ -12,9 +12,9 @@ import pytest
 from conftest import aprqa, hostile_profile, write_playbook
 from report_fixtures import backends, partially_skipped, qualified
 
-from aprqa_action.axes import Backend
-from aprqa_action.evidence import read_evidence
-from aprqa_action.merge import _backends
+from aprqa_action.records.axes import Backend
+from aprqa_action.store.evidence import read_evidence
+from aprqa_action.store.merge import _backends
 
 PARTS = {"cpu-1": ("backend=cpu", "1/2"), "cpu-2": ("backend=cpu", "2/2"), "gpu-1": ("backend=gpu", "1/1")}
 

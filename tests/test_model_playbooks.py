@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, aprqa
 
-from aprqa_action.axes import Format
 from aprqa_action.pipeline import prepare
 from aprqa_action.playbook import DEFAULT_TIMEOUT_MS, Playbook, load_playbook
+from aprqa_action.records.axes import Format
 
 MODELS = ROOT / "playbooks" / "models"
 SIZES = ["0.5b", "1.5b", "3b", "7b", "14b"]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, make_scenario, write_playbook
 
-from aprqa_action.gates import scenario_items
-from aprqa_action.oracles import (
+from aprqa_action.judge import scenario_items
+from aprqa_action.judge.oracles import (
     OracleSet,
     arithmetic,
     code_syntax,

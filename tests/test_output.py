@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from aprqa_action.engines.output import OutputError, parse_output
 from aprqa_action.engines.profile import JsonOutput, TextOutput
 from aprqa_action.execute import off_gpu_reason
+from aprqa_action.execute.output import OutputError, parse_output
 from tests.conftest import make_scenario
 
 JSON = JsonOutput(format="json", tokens="tokens_generated", tok_per_sec="tok_per_sec")

@@ -10,10 +10,10 @@ import pytest
 from conftest import ROOT, aprqa, make_scenario, write_playbook
 
 from aprqa_action.errors import InputError
-from aprqa_action.evidence import read_evidence
-from aprqa_action.parity import compare_texts, parity_items, tokens
+from aprqa_action.judge.parity import compare_texts, parity_items, tokens
 from aprqa_action.playbook import load_playbook
 from aprqa_action.records import Observation, Scenario
+from aprqa_action.store.evidence import read_evidence
 
 
 def test_tokens_and_the_first_divergence_by_hand() -> None:

@@ -7,12 +7,11 @@ from pathlib import Path
 
 from conftest import ROOT, aprqa, write_playbook
 
-from aprqa_action.axes import Backend, Format
-from aprqa_action.backends import BackendProbe
 from aprqa_action.engines import load_profile
 from aprqa_action.plan import build_plan, engine_seed, format_plan, prompt_order
 from aprqa_action.playbook import load_playbook
-from aprqa_action.resolve import ResolvedModel
+from aprqa_action.records import BackendProbe, ResolvedModel
+from aprqa_action.records.axes import Backend, Format
 
 MVP = ROOT / "playbooks" / "models" / "qwen2.5-coder-7b-mvp.playbook.yaml"
 CPU = BackendProbe(backend=Backend.CPU, available=True, reason="always available")

@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 from conftest import HOSTILE
 
-from aprqa_action.engines.process import CappedBuffer, ProcessResult, run_process, signal_name
+from aprqa_action.execute.process import CappedBuffer, ProcessResult, run_process, signal_name
 
 
 def hostile(*args: str) -> list[str]:

@@ -18,17 +18,18 @@ import pytest
 import yaml
 from conftest import HOSTILE, ROOT, aprqa, hostile_profile, make_scenario, write_playbook
 
-from aprqa_action.axes import Backend
-from aprqa_action.engines import builtin_names, detect_version, load_profile
-from aprqa_action.engines.output import OutputError, Parsed, parse_output
+from aprqa_action.documents.validation import validate_document
+from aprqa_action.documents.yaml_source import load_yaml
+from aprqa_action.engines import builtin_names
 from aprqa_action.engines.profile import EngineProfile, ProcessMode
 from aprqa_action.errors import InputError
-from aprqa_action.evidence import read_evidence
 from aprqa_action.execute import render
+from aprqa_action.execute.output import OutputError, Parsed, parse_output
+from aprqa_action.execute.version import detect_version, installed_profile
 from aprqa_action.playbook import load_playbook
 from aprqa_action.records import Scenario
-from aprqa_action.validation import validate_document
-from aprqa_action.yaml_source import load_yaml
+from aprqa_action.records.axes import Backend
+from aprqa_action.store.evidence import read_evidence
 
 FIXTURES = Path(__file__).parent / "fixtures" / "apr"
 FAKE_APR = FIXTURES / "fake_apr.py"
@@ -46,7 +47,7 @@ def output_of(name: str) -> str:
 
 
 def mode(profile: str, modality: str) -> ProcessMode:
-    found = getattr(load_profile(profile), modality)
+    found = getattr(installed_profile(profile), modality)
     assert isinstance(found, ProcessMode)
     return found
 
@@ -75,7 +76,7 @@ def test_the_built_ins_are_the_documented_ones() -> None:
 def test_every_built_in_loads_and_validates(name: str, tmp_path: Path) -> None:
     raw = validate_document(EngineProfile, load_yaml(PROFILES / f"{name}.yaml"))
     assert raw.name == name and raw.description
-    loaded = load_profile(name)
+    loaded = installed_profile(name)
     assert loaded.variants == []  # resolved for the installed version (here: none installed)
     assert loaded.formats == raw.formats
     # A built-in is written exactly as a user writes a profile inline: the same YAML under `engine:` is valid.
@@ -93,14 +94,14 @@ def test_aprqa_engines_lists_them() -> None:
 
 def test_serve_only_profiles() -> None:
     for name in ("llamacpp-server", "openai"):
-        profile = load_profile(name)
+        profile = installed_profile(name)
         assert profile.run is None and profile.chat is None and profile.serve is not None
         assert profile.serve.request.dialect == "openai-chat"
         assert profile.serve.request.url_path == "/v1/chat/completions"
 
 
 def test_llamacpp_server_command_lines() -> None:
-    profile = load_profile("llamacpp-server")
+    profile = installed_profile("llamacpp-server")
     assert profile.serve is not None
     assert render(profile.serve.argv, scenario("cpu"), profile, 8123) == [
         "llama-server", "-m", "/m/model.gguf", "--host", "127.0.0.1", "--port", "8123", "-ngl", "0",
@@ -110,7 +111,7 @@ def test_llamacpp_server_command_lines() -> None:
 
 
 def test_openai_is_vllm_and_keeps_a_cpu_cell_off_the_gpu() -> None:
-    profile = load_profile("openai")
+    profile = installed_profile("openai")
     assert profile.serve is not None
     cpu = render(profile.serve.argv, scenario("cpu"), profile, 8123)
     gpu = render(profile.serve.argv, scenario("gpu"), profile, 8123)
@@ -246,10 +247,10 @@ def test_version_picks_the_serve_generation(version: str | None, argv: list[str]
 def test_apr_version_subprocess_picks_the_serve_generation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str, argv: list[str]
 ) -> None:
-    """The whole detection path: load_profile runs the `apr` found on PATH once and reads what it prints."""
+    """The whole detection path: installed_profile runs the `apr` found on PATH once and reads what it prints."""
     monkeypatch.setenv("PATH", f"{fake_apr(tmp_path / 'bin', version)}{os.pathsep}{os.environ['PATH']}")
     for name in ("apr", "apr-text"):
-        profile = load_profile(name)
+        profile = installed_profile(name)
         assert detect_version(profile) == version
         assert profile.serve is not None and profile.serve.argv == argv, name
         assert f"version {version}" in profile.description
@@ -257,7 +258,7 @@ def test_apr_version_subprocess_picks_the_serve_generation(
 
 def test_without_apr_the_profile_is_used_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing called apr here
-    profile = load_profile("apr")
+    profile = installed_profile("apr")
     assert profile.serve is not None and profile.serve.argv == CURRENT
     assert profile.description.endswith("(version unknown: as written)")
 
@@ -266,8 +267,8 @@ def test_a_failing_version_command_is_an_unknown_version(tmp_path: Path, monkeyp
     (tmp_path / "apr").write_text("#!/bin/sh\necho 'apr 0.4.4'\nexit 1\n")
     (tmp_path / "apr").chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    assert detect_version(load_profile("apr")) is None
-    assert load_profile("apr").serve.argv == CURRENT  # type: ignore[union-attr]
+    assert detect_version(installed_profile("apr")) is None
+    assert installed_profile("apr").serve.argv == CURRENT  # type: ignore[union-attr]
 
 
 def _profile(**changes: object) -> dict[str, object]:

@@ -14,9 +14,9 @@ import xmlschema
 from conftest import ROOT, aprqa
 from github_api_server import HEAD_SHA, PR, REPO, FakeGitHub, actions_env, parse_github_output, running
 
-from aprqa_action.evidence import Evidence, dump, write_evidence
 from aprqa_action.github.status import status_description
-from aprqa_action.shard import Selection
+from aprqa_action.records import Evidence, Selection
+from aprqa_action.store.evidence import dump, write_evidence
 
 XSD = xmlschema.XMLSchema(Path(__file__).parent / "junit.xsd")
 QUALIFIED = "qwen2.5-coder-1.5b-ci"  # fx.qualified(): MQS 700, C-, PROVISIONAL, qualified

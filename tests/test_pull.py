@@ -19,10 +19,10 @@ from huggingface_hub.utils import set_client_factory
 from huggingface_hub.utils._http import default_client_factory, hf_request_event_hook
 from safetensors.numpy import save
 
-from aprqa_action.axes import Format
+from aprqa_action.plan.pull import choose_files, hub_settings, pull, pull_model
+from aprqa_action.plan.resolve import resolve_models
 from aprqa_action.playbook import ModelSpec
-from aprqa_action.pull import choose_files, hub_settings, pull, pull_model
-from aprqa_action.resolve import resolve_models
+from aprqa_action.records.axes import Format
 
 REPO = "org/tiny-GGUF"
 ST_REPO = "org/tiny-st"

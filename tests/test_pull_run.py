@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT, aprqa, write_playbook
 from fake_hf_hub import closed_port_url, running
 
-from aprqa_action.evidence import read_evidence
+from aprqa_action.store.evidence import read_evidence
 
 QUALITY_GATE = ROOT / "playbooks" / "examples" / "quality-gate.playbook.yaml"
 REPO = "HuggingFaceTB/SmolLM2-135M-Instruct"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, aprqa, write_playbook
 
-from aprqa_action.evidence import read_evidence
+from aprqa_action.store.evidence import read_evidence
 
 pytestmark = pytest.mark.engine
 QUALITY_GATE = ROOT / "playbooks" / "examples" / "quality-gate.playbook.yaml"

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from conftest import DEMO, aprqa
 
-from aprqa_action.axes import Backend
-from aprqa_action.backends import probe
 from aprqa_action.engines import load_profile
-from aprqa_action.engines.server import EngineServer
-from aprqa_action.evidence import read_evidence
+from aprqa_action.execute.server import EngineServer
+from aprqa_action.plan.backends import probe
+from aprqa_action.records.axes import Backend
+from aprqa_action.store.evidence import read_evidence
 
 pytestmark = pytest.mark.engine
-REFERENCE = [sys.executable, "-m", "aprqa_action.engines.reference"]
+REFERENCE = [sys.executable, "-m", "aprqa_action.reference_engine"]
 
 
 def test_run_prints_one_json_object_with_text_and_rate(smollm2: Path) -> None:

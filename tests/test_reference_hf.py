@@ -19,12 +19,12 @@ import requests
 from conftest import ROOT
 
 from aprqa_action.engines import load_profile
-from aprqa_action.engines.reference import LLAMA_CPP, TRANSFORMERS, runtime_for
-from aprqa_action.engines.reference_hf import chatml
-from aprqa_action.engines.reference_openai_server import RequestError, parse_chat_request
-from aprqa_action.engines.server import EngineServer
+from aprqa_action.execute.server import EngineServer
+from aprqa_action.reference_engine.cli import LLAMA_CPP, TRANSFORMERS, runtime_for
+from aprqa_action.reference_engine.hf import chatml
+from aprqa_action.reference_engine.openai_server import RequestError, parse_chat_request
 
-REFERENCE = [sys.executable, "-m", "aprqa_action.engines.reference"]
+REFERENCE = [sys.executable, "-m", "aprqa_action.reference_engine"]
 TWIN_SCRIPT = ROOT / "scripts" / "make_safetensors_twin.py"
 QUESTION = "What is 2+2?"
 TWIN_FILES = ("model.safetensors", "config.json", "generation_config.json", "tokenizer.json")

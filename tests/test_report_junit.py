@@ -11,8 +11,7 @@ import report_fixtures as fx
 import xmlschema
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
-from aprqa_action.evidence import Evidence
-from aprqa_action.records import EvidenceItem
+from aprqa_action.records import Evidence, EvidenceItem
 from aprqa_action.report import render_junit
 
 XSD = xmlschema.XMLSchema(Path(__file__).parent / "junit.xsd")

@@ -15,12 +15,13 @@ import pytest
 import report_fixtures as fx
 from markdown_it import MarkdownIt
 
-from aprqa_action.evidence import EVIDENCE_FILE, Evidence, write_evidence
-from aprqa_action.records import Observation
+from aprqa_action.judge.cells import cell_results
+from aprqa_action.records import Evidence, Observation
 from aprqa_action.report import render_comment, render_summary, report_from_file, write_reports
 from aprqa_action.report.limits import COMMENT_BUDGET, COMMENT_LIMIT, SUMMARY_LADDER, SUMMARY_LIMIT, cut, utf8_size
 from aprqa_action.report.markdown import CUT_NOTE, _fit, environment
-from aprqa_action.report.view import build_view
+from aprqa_action.report.view import build_view, cell_note
+from aprqa_action.store.evidence import EVIDENCE_FILE, write_evidence
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("APRQA_UPDATE_GOLDEN") == "1"
@@ -231,10 +232,11 @@ def test_a_cell_cut_short_by_cancellation_is_partial() -> None:
         for o in evidence.observations
     ]
     items = [i for i in evidence.items if i.scenario_id != victim.id]
-    cancelled = evidence.model_copy(update={"observations": observations, "items": items})
+    cells = cell_results(evidence.scenarios, observations, items, None)
+    cancelled = evidence.model_copy(update={"observations": observations, "items": items, "cells": cells})
     row = next(c for c in build_view(cancelled).cells if c.name == "gguf/cpu/run")
     assert (row.passed, row.skipped, row.result) == (2, 1, "partial")
-    assert row.note == "skipped: not run (cancelled)"
+    assert cell_note(row) == "skipped: not run (cancelled)"
 
 
 def test_run_url_is_encoded_and_anything_but_http_is_left_out() -> None:

@@ -12,10 +12,10 @@ from conftest import DEMO, aprqa
 from junitparser import JUnitXml
 from markdown_it import MarkdownIt
 
-from aprqa_action.evidence import EVIDENCE_FILE, read_evidence
 from aprqa_action.report import report_from_file
 from aprqa_action.report.limits import COMMENT_BUDGET, SUMMARY_LIMIT
 from aprqa_action.report.schema import schema_errors
+from aprqa_action.store.evidence import EVIDENCE_FILE, read_evidence
 
 pytestmark = pytest.mark.engine
 

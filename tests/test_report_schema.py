@@ -10,8 +10,9 @@ import pytest
 import report_fixtures as fx
 
 from aprqa_action.errors import InputError
-from aprqa_action.evidence import SCHEMA_VERSION, Evidence, dump, read_evidence
+from aprqa_action.records import SCHEMA_VERSION, Evidence
 from aprqa_action.report.schema import evidence_schema, evidence_schema_text, main, schema_errors, schema_path
+from aprqa_action.store.evidence import dump, read_evidence
 
 
 def test_the_shipped_schema_is_in_sync_with_the_model() -> None:

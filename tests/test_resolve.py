@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from aprqa_action.axes import Format
 from aprqa_action.errors import InputError
-from aprqa_action.resolve import missing_models, resolve_models
+from aprqa_action.plan.resolve import missing_models, resolve_models
+from aprqa_action.records.axes import Format
 
 ALL = [Format.SAFETENSORS, Format.APR, Format.GGUF]
 

@@ -13,17 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from report_fixtures import partially_skipped
 
-from aprqa_action.axes import Backend, Format
-from aprqa_action.backends import BackendProbe
 from aprqa_action.engines import load_profile
 from aprqa_action.errors import InputError
-from aprqa_action.evidence import read_evidence
 from aprqa_action.plan import build_plan
+from aprqa_action.plan.shard import deal, parse_only, parse_shard, select, units, weight
 from aprqa_action.playbook import load_playbook
-from aprqa_action.records import Scenario
+from aprqa_action.records import BackendProbe, ResolvedModel, Scenario, Selection
+from aprqa_action.records.axes import Backend, Format
 from aprqa_action.report.markdown import render_comment, render_summary
-from aprqa_action.resolve import ResolvedModel
-from aprqa_action.shard import Selection, deal, parse_only, parse_shard, select, units, weight
+from aprqa_action.store.evidence import read_evidence
 
 
 def scenario(i: int, modality: str, backend: str, skipped: bool, purpose: str = "matrix") -> Scenario:

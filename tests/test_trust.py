@@ -19,7 +19,7 @@ import pytest
 from conftest import aprqa, hostile_profile, write_playbook
 from github_api_server import HEAD_SHA, PR, REPO, TOKEN, FakeGitHub, actions_env, running
 
-from aprqa_action.evidence import read_evidence
+from aprqa_action.store.evidence import read_evidence
 
 PROMPTS = ["Write a C function that adds two numbers.", "What is 2+2?"]
 # A checker the playbook's author trusts: it accepts every answer (the hostile engine's "4" is not C).

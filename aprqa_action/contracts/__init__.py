@@ -11,7 +11,10 @@ None of these functions raises on a bad file: every problem becomes a reason.
 
 from aprqa_action.contracts.inspect import Inspection, inspect, inspect_text, render
 from aprqa_action.contracts.invariants import check_invariants, run_invariants
-from aprqa_action.contracts.models import (
+from aprqa_action.contracts.provenance import provenance
+from aprqa_action.contracts.quant import KNOWN_QUANTIZATIONS
+from aprqa_action.contracts.reader import read_model
+from aprqa_action.records.model_file import (
     INVARIANTS,
     ExpectedDims,
     FileDigest,
@@ -22,9 +25,6 @@ from aprqa_action.contracts.models import (
     ReadFailure,
     TensorInfo,
 )
-from aprqa_action.contracts.provenance import provenance
-from aprqa_action.contracts.quant import KNOWN_QUANTIZATIONS
-from aprqa_action.contracts.reader import read_model
 
 __all__ = [
     "INVARIANTS",

@@ -21,7 +21,7 @@ import numpy as np
 from gguf.constants import GGUF_DEFAULT_ALIGNMENT, GGUFValueType
 
 from aprqa_action.contracts.ggml_types import TYPES
-from aprqa_action.contracts.models import FileInfo, ModelFile, ReadFailure, TensorInfo
+from aprqa_action.records.model_file import FileInfo, ModelFile, ReadFailure, TensorInfo
 
 MAGIC = b"GGUF"
 MAX_DIMS = 4  # GGML_MAX_DIMS

@@ -13,7 +13,12 @@ from typing import Any
 
 from aprqa_action.contracts import reasons
 from aprqa_action.contracts.invariants import run_invariants
-from aprqa_action.contracts.models import (
+from aprqa_action.contracts.provenance import provenance
+from aprqa_action.contracts.quant import file_type_scheme
+from aprqa_action.contracts.reader import read_model
+from aprqa_action.oneline import one_line
+from aprqa_action.records import Record
+from aprqa_action.records.model_file import (
     INVARIANTS,
     ExpectedDims,
     InvariantResult,
@@ -22,17 +27,12 @@ from aprqa_action.contracts.models import (
     Provenance,
     TensorInfo,
 )
-from aprqa_action.contracts.provenance import provenance
-from aprqa_action.contracts.quant import file_type_scheme
-from aprqa_action.contracts.reader import read_model
-from aprqa_action.oneline import one_line
-from aprqa_action.strict import Strict
 
 # Metadata shown in the text view: everything except the long tokenizer payloads.
 HIDDEN_METADATA = ("tokenizer.chat_template", "tokenizer.ggml.tokens", "tokenizer.ggml.merges")
 
 
-class Inspection(Strict):
+class Inspection(Record):
     path: str
     format: ModelFormat | None
     failure: str | None  # the parse reason, when the header does not parse

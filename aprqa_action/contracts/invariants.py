@@ -13,11 +13,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aprqa_action.contracts.layout import check_layout
-from aprqa_action.contracts.models import INVARIANTS, ExpectedDims, InvariantResult, ModelFile, ReadFailure
 from aprqa_action.contracts.quant import check_quantization
 from aprqa_action.contracts.reader import read_model
 from aprqa_action.contracts.scan import check_finite
 from aprqa_action.contracts.shapes import check_shapes
+from aprqa_action.records.model_file import INVARIANTS, ExpectedDims, InvariantResult, ModelFile, ReadFailure
 
 _NAME = re.compile(r"^\s*i-?([0-9]+)\s*$", re.IGNORECASE)
 

@@ -15,7 +15,7 @@ from collections import defaultdict
 
 from aprqa_action.contracts import reasons
 from aprqa_action.contracts.ggml_types import BY_NAME
-from aprqa_action.contracts.models import FileInfo, InvariantResult, ModelFile, TensorInfo
+from aprqa_action.records.model_file import FileInfo, InvariantResult, ModelFile, TensorInfo
 
 
 def scannable(tensor: TensorInfo, file_size: int) -> bool:

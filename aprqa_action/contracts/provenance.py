@@ -16,9 +16,9 @@ import tempfile
 import threading
 from pathlib import Path
 
-from aprqa_action.contracts.models import FileDigest, ModelFile, Provenance
 from aprqa_action.contracts.quant import detect
 from aprqa_action.contracts.reader import read_model
+from aprqa_action.records.model_file import FileDigest, ModelFile, Provenance
 
 MAX_ENTRIES = 2000
 _memory: dict[tuple[str, int, int], str] = {}

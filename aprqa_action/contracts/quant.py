@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from gguf.constants import LlamaFileType
 
 from aprqa_action.contracts import reasons
-from aprqa_action.contracts.models import InvariantResult, ModelFile, TensorInfo
+from aprqa_action.records.model_file import InvariantResult, ModelFile, TensorInfo
 
 FLOATS = frozenset({"F32", "F16", "BF16", "F64"})
 QK_K = 256

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from aprqa_action.contracts.gguf_reader import MAGIC, read_gguf
-from aprqa_action.contracts.models import ModelFile, ReadFailure
 from aprqa_action.contracts.safetensors_reader import read_safetensors
+from aprqa_action.records.model_file import ModelFile, ReadFailure
 
 
 def read_model(path: str | Path) -> ModelFile | ReadFailure:

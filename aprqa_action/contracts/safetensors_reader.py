@@ -21,7 +21,7 @@ from safetensors import safe_open
 
 from aprqa_action.contracts import floats
 from aprqa_action.contracts.floats import FloatBits
-from aprqa_action.contracts.models import FileInfo, ModelFile, ReadFailure, TensorInfo
+from aprqa_action.records.model_file import FileInfo, ModelFile, ReadFailure, TensorInfo
 
 MAX_HEADER = 100_000_000  # the safetensors library's own limit on the JSON header
 MAX_JSON_FILE = 100_000_000  # index.json / config.json are small; a larger one is not read

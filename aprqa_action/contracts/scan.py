@@ -26,8 +26,8 @@ from aprqa_action.contracts import floats, reasons
 from aprqa_action.contracts.floats import FloatBits
 from aprqa_action.contracts.ggml_types import BY_NAME, GGMLType, ScaleField
 from aprqa_action.contracts.layout import scannable
-from aprqa_action.contracts.models import InvariantResult, ModelFile, TensorInfo
 from aprqa_action.contracts.safetensors_reader import DTYPES
+from aprqa_action.records.model_file import InvariantResult, ModelFile, TensorInfo
 
 CHUNK_BYTES = 512 * 1024  # one L2-sized buffer per thread: measured fastest here (256K F16 values)
 PIECE_BYTES = 16 * 1024 * 1024  # unit of work handed to a thread

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aprqa_action.contracts import reasons
-from aprqa_action.contracts.models import ExpectedDims, InvariantResult, ModelFile
+from aprqa_action.records.model_file import ExpectedDims, InvariantResult, ModelFile
 
 # Per-head q/k norms are [head_dim] in these architectures; elsewhere (OLMo2, …) they span all heads.
 PER_HEAD_NORM_ARCHS = frozenset({"qwen3", "qwen3moe", "gemma3", "gemma3_text", "gemma3n", "gemma3n_text"})

@@ -18,8 +18,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from aprqa_action.axes import Backend, Format, Modality
-from aprqa_action.strict import Strict
+from aprqa_action.records import Record
+from aprqa_action.records.axes import Backend, Format, Modality
 
 # Placeholders an argv element or stdin template may use. "{backend_args}" must stand alone: it is
 # replaced by zero or more elements (the backend's flags, e.g. ["--no-gpu"] for cpu).
@@ -61,7 +61,7 @@ def version_key(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-class JsonOutput(Strict):
+class JsonOutput(Record):
     """A JSON object on stdout (the last line that parses as one); `fields` maps our names to its keys."""
 
     format: Literal["json"]
@@ -75,7 +75,7 @@ class JsonOutput(Strict):
     used_gpu: FieldName | None = None
 
 
-class TextOutput(Strict):
+class TextOutput(Record):
     """Plain text: the generated text is stdout (or the first group of `text` over it, DOTALL);
     statistics are read by regex (first group) from stderr, then stdout."""
 
@@ -98,7 +98,7 @@ Output = Annotated[JsonOutput | TextOutput, Field(discriminator="format")]
 Argv = Annotated[list[str], Field(min_length=1)]
 
 
-class ProcessMode(Strict):
+class ProcessMode(Record):
     """run / chat: one process per scenario."""
 
     argv: Argv
@@ -122,7 +122,7 @@ class ProcessMode(Strict):
         return None if stdin is None else _check_template(stdin)
 
 
-class Health(Strict):
+class Health(Record):
     path: str = Field(pattern=r"^/")
     status: int = Field(default=200, ge=100, le=599)
     contains: str | None = None
@@ -136,7 +136,7 @@ DEFAULT_PATHS: dict[str, str] = {
 }
 
 
-class Request(Strict):
+class Request(Record):
     dialect: Dialect = "openai-chat"
     path: str | None = Field(default=None, pattern=r"^/")
     stream: bool = False
@@ -146,7 +146,7 @@ class Request(Strict):
         return self.path or DEFAULT_PATHS[self.dialect]
 
 
-class ServeMode(Strict):
+class ServeMode(Record):
     """serve: one server per (format, backend); requests per scenario."""
 
     argv: Argv
@@ -163,7 +163,7 @@ class ServeMode(Strict):
         return argv
 
 
-class VersionRange(Strict):
+class VersionRange(Record):
     """The releases a variant is for: `min_version` ≤ version < `below_version` (either bound may be left out)."""
 
     min_version: VersionText | None = None
@@ -188,7 +188,7 @@ class VersionRange(Strict):
         return self.below_version is None or key < version_key(self.below_version)
 
 
-class Variant(Strict):
+class Variant(Record):
     """What differs for a range of engine releases; every key given replaces the profile's own."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
@@ -205,7 +205,7 @@ class Variant(Strict):
         return self
 
 
-class EngineProfile(Strict):
+class EngineProfile(Record):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     description: str = ""
     formats: list[Format] = Field(min_length=1)

@@ -4,6 +4,7 @@ lets no other line of aprqa's output be read as one."""
 from __future__ import annotations
 
 import io
+import os
 import re
 import sys
 from collections.abc import Iterator, Mapping
@@ -140,3 +141,11 @@ def guarded_output() -> Iterator[None]:
             if guard is not None:
                 guard.close()
         sys.stdout, sys.stderr = saved
+
+
+def workflow_groups() -> WorkflowCommands | None:
+    """On GitHub Actions, the commands that fold the run's progress into one group per cell (to stdout,
+    where runners read workflow commands); elsewhere None."""
+    if os.environ.get("GITHUB_ACTIONS") != "true":
+        return None
+    return WorkflowCommands(sys.stdout, Redactor())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aprqa_action.evidence import Evidence
 from aprqa_action.github.publish import CommentMode, PublishRequest
+from aprqa_action.records import Evidence
 from aprqa_action.report import render_comment, render_summary
 from aprqa_action.report.escape import inline
 

@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 
 from junit_xml import TestCase, TestSuite  # type: ignore[import-untyped]
 
-from aprqa_action.evidence import Evidence
-from aprqa_action.records import EvidenceItem
+from aprqa_action.records import Evidence, EvidenceItem
 from aprqa_action.report.escape import visible
 
 EXCERPT_LIMIT = 4_000  # characters of an excerpt in a <failure> / <error>; real excerpts are about 300

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from aprqa_action.evidence import SCHEMA_VERSION, Evidence
+from aprqa_action.records import SCHEMA_VERSION, Evidence
 from aprqa_action.report import escape
 from aprqa_action.report.escape import Md
 from aprqa_action.report.limits import (
@@ -30,7 +30,7 @@ from aprqa_action.report.limits import (
     cut,
     utf8_size,
 )
-from aprqa_action.report.view import CATEGORY_NAMES, ReportView, build_view
+from aprqa_action.report.view import CATEGORY_NAMES, ReportView, build_view, cell_note, pass_rate
 
 OUTCOME_BADGES = {
     "Corroborated": "✅ pass",
@@ -146,6 +146,8 @@ def environment() -> Environment:
         url=_url,
         change=_change,
         rate=_rate,
+        cell_note=cell_note,
+        pass_rate=pass_rate,
         outcome_badge=_lookup(OUTCOME_BADGES),
         cell_badge=_lookup(CELL_BADGES),
         status_badge=_lookup(STATUS_BADGES),

@@ -18,7 +18,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from aprqa_action.evidence import SCHEMA_VERSION, Evidence
+from aprqa_action.records import SCHEMA_VERSION, Evidence
 
 SCHEMA_ID = f"https://github.com/paiml/apr-qa-action/schemas/evidence-v{SCHEMA_VERSION}.schema.json"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"

@@ -9,17 +9,13 @@ renders tables of the same size as a 10-scenario one. Only the failure list grow
 from __future__ import annotations
 
 import math
-import statistics
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
-from typing import Literal
+from collections import Counter
+from dataclasses import dataclass
 
-from aprqa_action.axes import Backend
-from aprqa_action.evidence import Evidence
-from aprqa_action.records import EvidenceItem, Observation, Scenario, Verdict
+from aprqa_action.judge.cells import BAD_OUTCOMES
+from aprqa_action.records import CellResult, Evidence, EvidenceItem, Scenario, Verdict
+from aprqa_action.records.axes import Backend
 
-CellResult = Literal["pass", "fail", "skip", "partial", "pending"]
-BAD_OUTCOMES = frozenset({"Falsified", "Crashed", "Timeout"})
 CONTRACT_PREFIXES = ("F-CONTRACT-", "G0-")
 STATUS_ORDER = ("ok", "failed", "crashed", "timeout", "skipped", "not_run")
 CATEGORY_NAMES = {
@@ -32,57 +28,21 @@ CATEGORY_NAMES = {
 }
 
 
-@dataclass
-class CellRow:
-    """One matrix cell (format × backend × modality): its matrix scenarios judged by their evidence items."""
+def pass_rate(cell: CellResult) -> tuple[float, float, float] | None:
+    """Passed / judged scenarios (attempts, with test_matrix.repeat) and its Wilson 95 % interval."""
+    judged = cell.passed + cell.failed
+    return None if not judged else (cell.passed / judged, *wilson(cell.passed, judged))
 
-    format: str
-    backend: str
-    modality: str
-    scenarios: int = 0
-    passed: int = 0
-    failed: int = 0
-    skipped: int = 0
-    pending: int = 0  # no evidence item yet (a run still going) and no final observation
-    tok_per_sec: float | None = None  # median over the cell's answered scenarios
-    latency_ms: float | None = None  # median
-    failed_gates: list[tuple[str, int]] = field(default_factory=list)
-    skip_reason: str | None = None
-    # Scenarios (attempts of one scenario counted once) failing the repeat_min_pass rule; `failed` counts attempts.
-    failed_scenarios: int = 0
 
-    @property
-    def name(self) -> str:
-        return f"{self.format}/{self.backend}/{self.modality}"
-
-    @property
-    def pass_rate(self) -> tuple[float, float, float] | None:
-        """Passed / judged scenarios (attempts, with test_matrix.repeat) and its Wilson 95 % interval."""
-        judged = self.passed + self.failed
-        return None if not judged else (self.passed / judged, *wilson(self.passed, judged))
-
-    @property
-    def result(self) -> CellResult:
-        """Judged per scenario, as G1, G2 and G4 are: with test_matrix.repeat, a scenario whose failed attempts
-        still leave repeat_min_pass passing ones passes, so its cell does too."""
-        if self.failed_scenarios:
-            return "fail"
-        if self.passed and self.skipped:
-            return "partial"
-        if self.passed:
-            return "pass"
-        return "pending" if self.pending else "skip"
-
-    @property
-    def note(self) -> str:
-        parts = []
-        if self.failed_gates:
-            parts.append("failed: " + ", ".join(f"{gate} ×{n}" for gate, n in self.failed_gates))
-        if self.skip_reason:
-            parts.append(f"skipped: {self.skip_reason}")
-        if self.pending:
-            parts.append(f"{self.pending} not judged yet")
-        return "; ".join(parts)
+def cell_note(cell: CellResult) -> str:
+    parts = []
+    if cell.failed_gates:
+        parts.append("failed: " + ", ".join(f"{gate} ×{n}" for gate, n in cell.failed_gates))
+    if cell.skip_reason:
+        parts.append(f"skipped: {cell.skip_reason}")
+    if cell.pending:
+        parts.append(f"{cell.pending} not judged yet")
+    return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -132,7 +92,7 @@ class Failure:
 class ReportView:
     evidence: Evidence
     verdict: Verdict | None
-    cells: list[CellRow]
+    cells: list[CellResult]
     perf: list[PerfRow]
     contracts: list[EvidenceItem]
     failure_groups: list[FailureGroup]
@@ -169,11 +129,6 @@ def _severity(item: EvidenceItem) -> int:
     return 4
 
 
-def _failure_label(item: EvidenceItem) -> str:
-    """`F-QUAL-ARITH`, or `G3-STABILITY (timeout)` where the outcome is not a plain falsification."""
-    return item.gate_id if item.outcome == "Falsified" else f"{item.gate_id} ({item.outcome.lower()})"
-
-
 def _perf_row(item: EvidenceItem) -> PerfRow:
     measured_key = next((k for k in item.metrics if k != "threshold"), None)
     unit = "tok/s" if measured_key == "tok_per_sec" or item.gate_id.startswith("F-PERF-TPS") else "ms"
@@ -198,69 +153,8 @@ def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, center - half), min(1.0, center + half)
 
 
-def _median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
-
-
-def min_pass(evidence: Evidence) -> int | None:
-    """test_matrix.repeat_min_pass as the run judged it; None: every attempt must pass (the default, and what
-    an evidence without the recorded playbook is read as)."""
-    matrix = evidence.playbook.spec.get("test_matrix") or {}
-    value = matrix.get("repeat_min_pass") if isinstance(matrix, dict) else None
-    return value if isinstance(value, int) and value >= 1 else None
-
-
 def build_view(evidence: Evidence) -> ReportView:
     matrix: list[Scenario] = [s for s in evidence.scenarios if s.purpose == "matrix"]
-    needed = min_pass(evidence)
-    attempts: dict[tuple[str, str, str], dict[str, list[bool]]] = defaultdict(dict)  # cell → base id → passed?
-    crashed: set[str] = set()  # a crash in any attempt fails the scenario (G3), whatever repeat_min_pass says
-    observed: dict[str, Observation] = {o.scenario_id: o for o in evidence.observations}
-    by_scenario: dict[str, list[EvidenceItem]] = defaultdict(list)
-    for item in evidence.items:
-        if item.scenario_id is not None:
-            by_scenario[item.scenario_id].append(item)
-
-    cells: dict[tuple[str, str, str], CellRow] = {}
-    rates: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    latencies: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    falsified: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
-    for s in matrix:  # plan order: the order the playbook declares its axes
-        key = (str(s.format), str(s.backend), str(s.modality))
-        row = cells.setdefault(key, CellRow(*key))
-        row.scenarios += 1
-        items = by_scenario.get(s.id, [])
-        seen = observed.get(s.id)
-        if any(i.outcome in BAD_OUTCOMES for i in items):
-            row.failed += 1
-            falsified[key].update(_failure_label(i) for i in items if i.outcome in BAD_OUTCOMES)
-            attempts[key].setdefault(s.base_id, []).append(False)
-            if any(i.outcome == "Crashed" for i in items):
-                crashed.add(s.base_id)
-        elif items and all(i.outcome == "Skipped" for i in items):
-            row.skipped += 1
-            row.skip_reason = row.skip_reason or items[0].reason
-        elif items:
-            row.passed += 1
-            attempts[key].setdefault(s.base_id, []).append(True)
-        elif seen is not None and seen.status in ("skipped", "not_run"):
-            row.skipped += 1
-            row.skip_reason = row.skip_reason or seen.reason or s.skip_reason
-        else:
-            row.pending += 1
-        if seen is not None and seen.status == "ok":
-            if seen.tok_per_sec is not None:
-                rates[key].append(seen.tok_per_sec)
-            if seen.latency_ms is not None:
-                latencies[key].append(seen.latency_ms)
-    for key, row in cells.items():
-        row.tok_per_sec = _median(rates[key])
-        row.latency_ms = _median(latencies[key])
-        row.failed_gates = sorted(falsified[key].items(), key=lambda kv: (-kv[1], kv[0]))
-        row.failed_scenarios = sum(
-            base in crashed or sum(oks) < min(needed or len(oks), len(oks)) for base, oks in attempts[key].items()
-        )
-
     perf: list[PerfRow] = []
     contracts: list[EvidenceItem] = []
     bad: list[tuple[int, int, EvidenceItem]] = []
@@ -302,7 +196,7 @@ def build_view(evidence: Evidence) -> ReportView:
     return ReportView(
         evidence=evidence,
         verdict=evidence.verdict,
-        cells=list(cells.values()),
+        cells=evidence.cells,
         perf=perf,
         contracts=contracts,
         failure_groups=failure_groups,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aprqa_action.evidence import EVIDENCE_FILE, Evidence, read_evidence, write_atomic
+from aprqa_action.records import Evidence
 from aprqa_action.report.junit import paused_gc, render_junit
 from aprqa_action.report.markdown import render_comment, render_summary
 from aprqa_action.report.view import build_view
+from aprqa_action.store.evidence import EVIDENCE_FILE, read_evidence, write_atomic
 
 JUNIT_FILE = "junit.xml"
 SUMMARY_FILE = "summary.md"

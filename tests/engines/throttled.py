@@ -1,5 +1,5 @@
 """The reference engine made slower on purpose, for the baseline-comparison test: every generated token takes
-25 ms longer, as a slower build of the engine would. Same CLI as `python -m aprqa_action.engines.reference`."""
+25 ms longer, as a slower build of the engine would. Same CLI as `python -m aprqa_action.reference_engine`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import llama_cpp
 
-from aprqa_action.engines import reference
+from aprqa_action.reference_engine import cli as reference
 
 DELAY_S = 0.025
 

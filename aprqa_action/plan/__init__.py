@@ -1,0 +1,212 @@
+"""Expand a playbook into Scenarios: modality × backend × format × scenario index, with stable ids.
+
+`test_matrix.seed` drives both the order in which the prompt set is used and the engine seed of each
+scenario index; every cell uses the same prompt and seed for the same index, so cells stay comparable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+
+from aprqa_action.engines.profile import EngineProfile, ProcessMode
+from aprqa_action.oneline import one_line
+from aprqa_action.playbook import LoadedPlaybook, Playbook
+from aprqa_action.records import BackendProbe, Record, ResolvedModel, Scenario
+from aprqa_action.records.axes import Backend, Format, Modality
+
+
+class Plan(Record):
+    playbook: str
+    engine: str
+    seed: int
+    timeout_ms: int
+    models: dict[Format, ResolvedModel]
+    backends: dict[Backend, BackendProbe]
+    scenarios: list[Scenario]
+
+    @property
+    def runnable(self) -> list[Scenario]:
+        return [s for s in self.scenarios if s.skip_reason is None]
+
+    @property
+    def matrix(self) -> list[Scenario]:
+        return [s for s in self.scenarios if s.purpose == "matrix"]
+
+
+def scenario_id(playbook: str, modality: Modality, backend: Backend, fmt: Format, index: int) -> str:
+    return f"{playbook}:{modality}:{backend}:{fmt}:{index:03d}"
+
+
+def engine_seed(seed: int, index: int) -> int:
+    digest = hashlib.sha256(f"{seed}:{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF  # engines take a signed 32-bit seed
+
+
+def prompt_order(seed: int, count: int, prompts: int) -> list[int]:
+    """Which prompt of the set each scenario index uses: a seeded shuffle, cycled."""
+    order = list(range(prompts))
+    random.Random(seed).shuffle(order)
+    return [order[i % prompts] for i in range(count)]
+
+
+def build_plan(
+    playbook: Playbook,
+    engine: EngineProfile,
+    models: dict[Format, ResolvedModel],
+    backends: dict[Backend, BackendProbe],
+    unusable: dict[Format, str] | None = None,
+) -> Plan:
+    """`unusable`: formats whose file failed G0 integrity, with the reason; their cells are not run."""
+    unusable = unusable or {}
+    matrix = playbook.test_matrix
+    prompts = matrix.prompt_specs
+    order = prompt_order(matrix.seed, matrix.scenario_count, len(prompts))
+    scenarios = []
+    for modality in matrix.modalities:
+        for backend in matrix.backends:
+            for fmt in playbook.model.formats:
+                reason = _skip_reason(modality, backends[backend], models[fmt], engine, unusable.get(fmt))
+                for index in range(matrix.scenario_count):
+                    base = scenario_id(playbook.name, modality, backend, fmt, index)
+                    prompt = prompts[order[index]].prompt
+                    scenarios += [
+                        Scenario(
+                            id=base if matrix.repeat == 1 else f"{base}@r{attempt + 1}",
+                            index=index,
+                            attempt=attempt,
+                            modality=modality,
+                            backend=backend,
+                            format=fmt,
+                            model_path=models[fmt].path,
+                            prompt=prompt,
+                            prompt_index=order[index],
+                            seed=engine_seed(matrix.seed, index),
+                            temperature=matrix.temperature,
+                            max_tokens=matrix.max_tokens,
+                            timeout_ms=playbook.timeout_ms,
+                            skip_reason=reason or _chat_prompt_reason(modality, engine, prompt),
+                        )
+                        for attempt in range(matrix.repeat)  # repeat: the same scenario again, same seed
+                    ]
+    scenarios += _profile_scenarios(playbook, engine, models, backends, unusable, prompts[order[0]].prompt, order[0])
+    return Plan(
+        playbook=playbook.name,
+        engine=engine.name,
+        seed=matrix.seed,
+        timeout_ms=playbook.timeout_ms,
+        models=models,
+        backends=backends,
+        scenarios=scenarios,
+    )
+
+
+def _profile_scenarios(
+    playbook: Playbook,
+    engine: EngineProfile,
+    models: dict[Format, ResolvedModel],
+    backends: dict[Backend, BackendProbe],
+    unusable: dict[Format, str],
+    prompt: str,
+    prompt_index: int,
+) -> list[Scenario]:
+    """profile_ci: `warmup` then `measure` runs of the run modality per (format, backend), after the matrix."""
+    profile = playbook.profile_ci
+    if profile is None or not profile.enabled:
+        return []
+    matrix = playbook.test_matrix
+    scenarios = []
+    for backend in profile.backends or matrix.backends:
+        probe = backends.get(backend) or BackendProbe(backend=backend, available=False, reason="not probed")
+        for fmt in profile.formats or playbook.model.formats:
+            model = models.get(fmt) or ResolvedModel(
+                format=fmt, path=None, how="missing", reason=f"{fmt} is not in model.formats"
+            )
+            reason = _skip_reason(Modality.RUN, probe, model, engine, unusable.get(fmt))
+            runs = [("warmup", i) for i in range(profile.warmup)] + [("measure", i) for i in range(profile.measure)]
+            for purpose, i in runs:
+                scenarios.append(
+                    Scenario(
+                        id=f"{playbook.name}:profile:{backend}:{fmt}:{purpose}-{i:02d}",
+                        index=i,
+                        modality=Modality.RUN,
+                        backend=backend,
+                        format=fmt,
+                        model_path=model.path,
+                        prompt=prompt,
+                        prompt_index=prompt_index,
+                        seed=engine_seed(matrix.seed, 0),
+                        temperature=matrix.temperature,
+                        max_tokens=matrix.max_tokens,
+                        timeout_ms=playbook.timeout_ms,
+                        skip_reason=reason,
+                        purpose=purpose,  # type: ignore[arg-type]
+                    )
+                )
+    return scenarios
+
+
+def _skip_reason(
+    modality: Modality,
+    backend: BackendProbe,
+    model: ResolvedModel,
+    engine: EngineProfile,
+    unusable: str | None,
+) -> str | None:
+    if model.path is None:
+        return model.reason
+    if unusable is not None:
+        return f"G0 integrity failed: {unusable}"
+    if not backend.available:
+        return backend.reason
+    if model.format not in engine.formats:
+        return f"engine {engine.name} cannot run {model.format} (it runs {', '.join(engine.formats)})"
+    if engine.mode(modality) is None:
+        return f"engine {engine.name} has no {modality} mode"
+    return None
+
+
+def _chat_prompt_reason(modality: Modality, engine: EngineProfile, prompt: str) -> str | None:
+    """A chat mode that pipes the prompt to stdin reads one line per turn: a multi-line prompt would become
+    several turns, and a line "/quit" would end the chat. Such scenarios are not run (never passed)."""
+    mode = engine.mode(modality) if modality == Modality.CHAT else None
+    if not isinstance(mode, ProcessMode) or mode.stdin is None or "{prompt}" not in mode.stdin:
+        return None
+    lines = re.split(r"\r\n|\r|\n", prompt.strip())  # the line ends a text-mode stdin splits on
+    if len(lines) < 2:
+        return None
+    return f"chat modality sends one line per turn; prompt has {len(lines)} lines"
+
+
+def format_plan(loaded: LoadedPlaybook, plan: Plan, source: str) -> str:
+    """The plan as a person reads it in a terminal or a CI log; `source` says where the model files came from."""
+    playbook = loaded.playbook
+    lines = [
+        f"playbook  {playbook.name} {playbook.version}  ({loaded.path}, sha256 {loaded.sha256[:12]})",
+        f"engine    {plan.engine}    seed {plan.seed}    timeout {plan.timeout_ms} ms per scenario",
+        f"source    G0-PULL {source}",
+        "models:",
+    ]
+    for fmt, model in plan.models.items():
+        where = model.path if model.path else "— skipped"
+        lines.append(f"  {fmt:12} {one_line(where)}  ({one_line(model.reason)})")
+    lines.append("backends:")
+    for backend, found in plan.backends.items():
+        lines.append(f"  {backend:12} {'available' if found.available else '— skipped'}  ({one_line(found.reason)})")
+    m = playbook.test_matrix
+    formats, backends, modalities = len(playbook.model.formats), len(m.backends), len(m.modalities)
+    matrix = len(plan.matrix)
+    profile = len(plan.scenarios) - matrix
+    lines.append(
+        f"cells: {formats * backends * modalities} (format × backend × modality = {formats} × {backends} × "
+        f"{modalities}), scenarios: {len(plan.scenarios)} ({matrix} matrix + {profile} profile_ci)"
+    )
+    runnable = len(plan.runnable)
+    lines.append(f"scenarios: {len(plan.scenarios)} ({runnable} to run, {len(plan.scenarios) - runnable} skipped)")
+    width = max(len(s.id) for s in plan.scenarios)
+    for s in plan.scenarios:
+        prompt = s.prompt if len(s.prompt) <= 40 else s.prompt[:37] + "..."
+        status = "run" if s.skip_reason is None else f"skip: {one_line(s.skip_reason)}"
+        lines.append(f"  {s.id:{width}}  seed {s.seed:>10}  {prompt!r:44} {status}")
+    return "\n".join(lines)

@@ -1,0 +1,338 @@
+"""The playbook: pydantic schema, YAML loading with file:line:col errors, and what `run` can act on."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from aprqa_action.documents.validation import AtKey, validate_document
+from aprqa_action.documents.yaml_source import load_yaml
+from aprqa_action.engines import builtin_names
+from aprqa_action.engines.profile import EngineProfile
+from aprqa_action.errors import InputError
+from aprqa_action.records import PLAYBOOK_NAME, ExpectedDims, Record
+from aprqa_action.records.axes import Backend, Format, Modality
+
+SizeCategory = Literal["tiny", "small", "medium", "large", "xlarge"]
+
+# When `timeout_ms` is not given, the size category sets it: bigger models load and generate slower.
+DEFAULT_TIMEOUT_MS: dict[str, int] = {
+    "tiny": 60_000,
+    "small": 120_000,
+    "medium": 180_000,
+    "large": 300_000,
+    "xlarge": 600_000,
+}
+
+
+T = TypeVar("T")
+
+
+def _unique(items: list[T]) -> list[T]:
+    duplicates = sorted({str(x) for x in items if items.count(x) > 1})
+    if duplicates:
+        raise ValueError(f"listed more than once: {', '.join(duplicates)}")
+    return items
+
+
+Unique = Annotated[list[T], AfterValidator(_unique)]
+
+
+class ModelSpec(Record):
+    hf_repo: str = Field(pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$", description="Hugging Face repo id, org/name")
+    formats: Unique[Format] = Field(min_length=1, description="Formats to qualify; one matrix column each")
+    quantizations: Unique[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]] = Field(
+        default_factory=list,
+        description="Declared quantization schemes (e.g. q4_k_m); preferred among several files",
+    )
+    size_category: SizeCategory | None = Field(
+        default=None, description="Sets the default timeout_ms when that is not given"
+    )
+
+
+OracleName = Literal["arithmetic", "garbage", "code_syntax", "golden"]
+
+
+class PromptSpec(Record):
+    prompt: str = Field(min_length=1)
+    oracles: list[OracleName] | None = Field(
+        default=None, description="Judge this prompt with only these of the declared oracles"
+    )
+    expected_prefix: str | None = None
+    must_contain: list[str] = Field(default_factory=list)
+    must_not_contain: list[str] = Field(default_factory=list)
+
+
+def _kind(value: Any) -> str:
+    return "text" if isinstance(value, str) else "spec"
+
+
+Prompt = Annotated[
+    Annotated[str, Tag("text"), Field(min_length=1)] | Annotated[PromptSpec, Tag("spec")],
+    Discriminator(_kind),
+]
+
+
+class TestMatrix(Record):
+    modalities: Unique[Modality] = Field(min_length=1)
+    backends: Unique[Backend] = Field(min_length=1)
+    scenario_count: int = Field(default=1, ge=1, le=100_000)
+    seed: int = Field(default=42, ge=0, lt=2**63, description="Drives prompt order and engine seeds")
+    timeout_ms: int | None = Field(default=None, ge=1, le=86_400_000, description="Per scenario")
+    prompts: list[Prompt] | None = Field(
+        default=None,
+        min_length=1,
+        description='Prompt set; a string or {prompt, ...}. Default: "What is 2+2?"',
+    )
+    max_tokens: int = Field(default=32, ge=1, le=32_768)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    repeat: int = Field(default=1, ge=1, le=1000, description="Run each scenario this many times")
+    repeat_min_pass: int | None = Field(
+        default=None, ge=1, description="Attempts that must pass for the scenario to pass (default: all)"
+    )
+
+    @model_validator(mode="after")
+    def _min_pass_fits(self) -> TestMatrix:
+        if self.repeat_min_pass is not None and self.repeat_min_pass > self.repeat:
+            raise AtKey(
+                ("repeat_min_pass",), f"repeat_min_pass {self.repeat_min_pass} is more than repeat {self.repeat}"
+            )
+        return self
+
+    @property
+    def min_pass(self) -> int:
+        return self.repeat_min_pass if self.repeat_min_pass is not None else self.repeat
+
+    @property
+    def prompt_specs(self) -> list[PromptSpec]:
+        if not self.prompts:
+            return [PromptSpec(prompt="What is 2+2?")]
+        return [PromptSpec(prompt=p) if isinstance(p, str) else p for p in self.prompts]
+
+
+class ArithmeticOracle(Record):
+    tolerance: float = Field(default=0.01, ge=0)
+
+
+class GarbageOracle(Record):
+    max_repetition_ratio: float = Field(default=0.3, gt=0, le=1)
+    min_unique_chars: int = Field(default=10, ge=0)
+    # tokens, not characters: code repeats short phrases ("self.items", indentation) without looping
+    min_repeat_tokens: int = Field(
+        default=12, ge=2, description="Shortest run of tokens (words, punctuation) that counts as a repeat"
+    )
+
+
+class CodeSyntaxOracle(Record):
+    languages: list[Annotated[str, Field(pattern=r"^[a-z0-9+#.-]+$")]] = Field(
+        default_factory=lambda: ["python"], min_length=1
+    )
+    checkers: dict[str, Annotated[list[str], Field(min_length=1)]] = Field(
+        default_factory=dict,
+        description='argv per language, "{file}" is the code; exit 0 = valid (python needs none: ast)',
+    )
+
+
+class GoldenOracle(Record):
+    pass
+
+
+class ArithmeticEntry(Record):
+    type: Literal["arithmetic"]
+    config: ArithmeticOracle = ArithmeticOracle()
+
+
+class GarbageEntry(Record):
+    type: Literal["garbage"]
+    config: GarbageOracle = GarbageOracle()
+
+
+class CodeSyntaxEntry(Record):
+    type: Literal["code_syntax"]
+    config: CodeSyntaxOracle = CodeSyntaxOracle()
+
+
+class GoldenEntry(Record):
+    type: Literal["golden"]
+    config: GoldenOracle = GoldenOracle()
+
+
+OracleEntry = Annotated[ArithmeticEntry | GarbageEntry | CodeSyntaxEntry | GoldenEntry, Field(discriminator="type")]
+
+
+class Assertions(Record):
+    min_throughput_cpu: float | None = Field(default=None, gt=0, description="tok/s")
+    min_throughput_gpu: float | None = Field(default=None, gt=0, description="tok/s")
+    max_p50_ms: float | None = Field(default=None, gt=0)
+    max_p99_ms: float | None = Field(default=None, gt=0)
+
+
+class ProfileCI(Record):
+    enabled: bool = True
+    warmup: int = Field(default=1, ge=0, le=100)
+    measure: int = Field(default=2, ge=1, le=1000)
+    formats: list[Format] | None = None
+    backends: list[Backend] | None = None
+    assertions: Assertions = Assertions()
+
+
+class FormatParity(Record):
+    """The seed's Golden Rule: one model in several formats must answer alike at temperature 0."""
+
+    reference: Format | None = Field(
+        default=None, description="The format the others are compared with (default: the first)"
+    )
+    modalities: Unique[Modality] = Field(default_factory=lambda: [Modality.RUN], min_length=1)
+    first_tokens: int = Field(default=8, ge=1, le=4096, description="K: compare the first K tokens of each answer")
+    tolerance: int = Field(default=0, ge=0, description="Mismatching tokens allowed among the first K")
+
+
+class Gates(Record):
+    g4_max_failure_fraction: float = Field(
+        default=0.0, ge=0, le=1, description="G4 passes while oracle-falsified scenarios / judged ≤ this"
+    )
+
+
+class ContractTests(Record):
+    invariants: Unique[Literal["I-2", "I-3", "I-4", "I-5"]] = Field(min_length=1)
+    expected: ExpectedDims | None = Field(default=None, description="Dimensions I-2 checks the tensors against")
+
+
+EngineRef = Annotated[
+    Annotated[str, Tag("text")] | Annotated[EngineProfile, Tag("spec")],
+    Discriminator(_kind),
+]
+
+
+class Playbook(Record):
+    name: str = Field(pattern=PLAYBOOK_NAME)
+    version: str = Field(min_length=1, description='Quote it in YAML: "1.0.0"')
+    description: str = ""
+    model: ModelSpec
+    test_matrix: TestMatrix
+    engine: EngineRef = Field(default="reference", description="A built-in profile name or an inline profile")
+    oracles: list[OracleEntry] = Field(default_factory=list)
+    profile_ci: ProfileCI | None = None
+    contract_tests: ContractTests | None = None
+    gates: Gates = Gates()
+    format_parity: FormatParity | None = None
+    failure_policy: Literal["collect_all", "fail_fast"] = Field(
+        default="collect_all",
+        description="collect_all runs every scenario; fail_fast stops at the first failed scenario",
+    )
+
+    @model_validator(mode="after")
+    def _prompt_oracles_are_declared(self) -> Playbook:
+        types = [o.type for o in self.oracles]
+        twice = sorted({t for t in types if types.count(t) > 1})
+        if twice:
+            again = next(i for i, t in enumerate(types) if t in types[:i])
+            raise AtKey(("oracles", again, "type"), f"oracles: {', '.join(twice)} declared more than once")
+        declared = set(types) or {"garbage"}
+        for i, prompt in enumerate(self.test_matrix.prompt_specs):
+            for j, name in enumerate(prompt.oracles or []):
+                if name not in declared and name != "golden":
+                    raise AtKey(
+                        ("test_matrix", "prompts", i, "oracles", j),
+                        f"test_matrix.prompts[{i}] asks for the {name} oracle, which `oracles` does not declare",
+                    )
+        return self
+
+    @model_validator(mode="after")
+    def _parity_is_comparable(self) -> Playbook:
+        parity = self.format_parity
+        if parity is None:
+            return self
+        if len(self.model.formats) < 2:
+            raise AtKey(("model", "formats"), "format_parity compares formats: model.formats needs at least two")
+        if parity.reference is not None and parity.reference not in self.model.formats:
+            raise AtKey(
+                ("format_parity", "reference"), f"format_parity.reference {parity.reference} is not in model.formats"
+            )
+        if self.test_matrix.temperature != 0:
+            raise AtKey(
+                ("test_matrix", "temperature"),
+                "format_parity compares greedy answers: test_matrix.temperature must be 0",
+            )
+        missing = [m for m in parity.modalities if m not in self.test_matrix.modalities]
+        if missing:
+            raise AtKey(
+                ("format_parity", "modalities", parity.modalities.index(missing[0])),
+                f"format_parity.modalities {', '.join(missing)} not in test_matrix.modalities",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _profile_formats_are_declared(self) -> Playbook:
+        # profile_ci measures files the matrix resolves: a format outside model.formats has no file to run
+        listed = self.profile_ci.formats if self.profile_ci is not None else None
+        for i, fmt in enumerate(listed or []):
+            if fmt not in self.model.formats:
+                raise AtKey(
+                    ("profile_ci", "formats", i),
+                    f"profile_ci.formats {fmt} is not in model.formats ({', '.join(self.model.formats)})",
+                )
+        return self
+
+    @field_validator("engine")
+    @classmethod
+    def _engine_is_known(cls, engine: str | EngineProfile) -> str | EngineProfile:
+        # the same names load_profile accepts: a built-in, or a path to a profile file
+        if not isinstance(engine, str) or engine.endswith((".yaml", ".yml")) or "/" in engine:
+            return engine
+        known = builtin_names()
+        if engine not in known:
+            close = difflib.get_close_matches(engine, known, n=1, cutoff=0.5)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"unknown engine profile {engine!r}{hint}; known: {', '.join(known)}, "
+                "or a profile file (*.yaml) or an inline profile"
+            )
+        return engine
+
+    @property
+    def timeout_ms(self) -> int:
+        if self.test_matrix.timeout_ms is not None:
+            return self.test_matrix.timeout_ms
+        return DEFAULT_TIMEOUT_MS[self.model.size_category or "medium"]
+
+
+@dataclass(frozen=True)
+class LoadedPlaybook:
+    playbook: Playbook
+    path: Path
+    sha256: str
+
+
+def load_playbook(path: str | Path) -> LoadedPlaybook:
+    document = load_yaml(path)
+    if not isinstance(document.data, dict):
+        kind = "empty" if document.data is None else type(document.data).__name__
+        raise InputError(f"{document.where()}: a playbook is a YAML mapping, this document is {kind}")
+    playbook = validate_document(Playbook, document)
+    digest = hashlib.sha256(document.path.read_bytes()).hexdigest()
+    return LoadedPlaybook(playbook=playbook, path=document.path, sha256=digest)
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Playbook.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "aprqa playbook"
+    return schema
+
+
+def json_schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"

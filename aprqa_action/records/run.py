@@ -1,0 +1,78 @@
+"""What runs and what was seen: Scenario (plan → execute) and Observation (execute → judge)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from aprqa_action.records.axes import Backend, Format, Modality
+from aprqa_action.records.base import Record
+
+
+def base_id(scenario_id: str) -> str:
+    """A scenario id without its repeat suffix ("@r<n>"): the attempts of one scenario share it."""
+    return scenario_id.split("@", 1)[0]
+
+
+class Scenario(Record):
+    id: str
+    index: int
+    modality: Modality
+    backend: Backend
+    format: Format
+    model_path: str | None
+    prompt: str
+    prompt_index: int
+    seed: int
+    temperature: float
+    max_tokens: int
+    timeout_ms: int
+    skip_reason: str | None = None
+    purpose: Literal["matrix", "warmup", "measure"] = "matrix"  # warmup/measure: profile_ci runs
+    attempt: int = 0  # test_matrix.repeat: the attempt's number, from 0; its id ends in @r<attempt + 1>
+
+    @property
+    def base_id(self) -> str:
+        return base_id(self.id)
+
+    @property
+    def cell(self) -> tuple[Format, Backend, Modality]:
+        return (self.format, self.backend, self.modality)
+
+    @property
+    def group(self) -> tuple[Format, Backend, Modality, bool]:
+        """Scenarios that run together: a matrix cell, or a cell's profile runs."""
+        return (self.format, self.backend, self.modality, self.purpose == "matrix")
+
+
+# ok: the engine answered; failed: it exited non-zero, answered an error or unreadable output, or never
+# became ready; crashed: a signal or a panic; timeout: killed at timeout_ms; skipped: never started, with
+# the reason; not_run: stopped before its turn (fail_fast, cancellation).
+Status = Literal["ok", "failed", "crashed", "timeout", "skipped", "not_run"]
+
+
+class Observation(Record):
+    scenario_id: str
+    status: Status
+    reason: str = ""
+    loaded: bool | None = None
+    started: datetime | None = None
+    ended: datetime | None = None
+    exit_code: int | None = None
+    signal: str | None = None
+    panicked: bool = False
+    timed_out: bool = False
+    text: str | None = None
+    tokens: int | None = None
+    tok_per_sec: float | None = None
+    ttft_ms: float | None = None
+    latency_ms: float | None = None  # the generation as the engine reports it, else the wall time
+    duration_ms: float | None = None  # wall time of the scenario: the process (run, chat) or the request
+    load_ms: float | None = None
+    peak_rss_mb: float | None = None
+    engine_version: str | None = None
+    command: list[str] = Field(default_factory=list)
+    stdout_tail: str = ""
+    stderr_tail: str = ""

@@ -1,0 +1,3 @@
+from aprqa_action.reference_engine.cli import main
+
+main()
