@@ -17,14 +17,14 @@ from aprqa_action.execute.progress import Reporter, make_reporter
 from aprqa_action.execute.version import installed_profile
 from aprqa_action.github.commands import workflow_groups
 from aprqa_action.judge.compare import check_baseline, threshold_for, with_baseline
-from aprqa_action.judge.integrity import FileCheck, check_files, contract_items, provenances
+from aprqa_action.judge.integrity import FileCheck, check_files, contract_items, provenances, pull_item
 from aprqa_action.plan import Plan, build_plan
 from aprqa_action.plan.backends import probe
 from aprqa_action.plan.pull import PullResult, pull_model
 from aprqa_action.plan.resolve import missing_models, resolve_models
 from aprqa_action.plan.shard import select
 from aprqa_action.playbook import LoadedPlaybook, load_playbook
-from aprqa_action.records import EngineInfo, Evidence, EvidenceItem, Observation, PlaybookInfo, RunInfo, Scenario
+from aprqa_action.records import EngineInfo, Evidence, Observation, PlaybookInfo, RunInfo, Scenario
 from aprqa_action.records.axes import Format
 from aprqa_action.report import write_reports
 from aprqa_action.score import parse_policy
@@ -270,10 +270,4 @@ def _playbook_info(loaded: LoadedPlaybook) -> PlaybookInfo:
         sha256=loaded.sha256,
         failure_policy=playbook.failure_policy,
         spec=playbook.model_dump(mode="json"),
-    )
-
-
-def pull_item(pulled: PullResult) -> EvidenceItem:
-    return EvidenceItem(
-        id="G0-PULL:model", gate_id="G0-PULL", category="COMP", outcome=pulled.outcome, reason=pulled.reason
     )

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from conftest import make_scenario, write_playbook
 
-from aprqa_action.judge import integrity_items, judge, scenario_items
-from aprqa_action.judge.integrity import check_file
-from aprqa_action.judge.oracles import declared
+from aprqa_action.judge.integrity import check_file, integrity_items
+from aprqa_action.judge.oracles import configured
 from aprqa_action.judge.performance import percentile, perf_items
+from aprqa_action.judge.run import judge
+from aprqa_action.judge.scenarios import scenario_items
 from aprqa_action.playbook import Assertions, ProfileCI, load_playbook
 from aprqa_action.records import EvidenceItem, Gateway, Observation, ResolvedModel, Scenario
 from aprqa_action.records.axes import Format
@@ -35,7 +36,7 @@ def scenario(i: int = 0, purpose: str = "matrix", backend: str = "cpu") -> Scena
 
 
 def outcomes(playbook, observation: Observation) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
-    found = scenario_items(playbook, scenario(), observation, declared(playbook.oracles))
+    found = scenario_items(playbook, scenario(), observation, configured(playbook))
     return [(i.gate_id, i.outcome) for i in found]
 
 
@@ -97,7 +98,7 @@ def test_each_status_maps_to_its_gates(playbook, observation: Observation, expec
 def test_gateways_from_items(playbook) -> None:  # type: ignore[no-untyped-def]
     good = Observation(scenario_id="a", status="ok", loaded=True, text="The answer is 4.")
     loop = Observation(scenario_id="b", status="ok", loaded=True, text="What is 2+2? " * 8)
-    oracles = declared(playbook.oracles)
+    oracles = configured(playbook)
     found = scenario_items(playbook, scenario(0), good, oracles) + scenario_items(playbook, scenario(1), loop, oracles)
     found += [i.model_copy(update={"gate_id": "G0-INTEGRITY", "category": "COMP"}) for i in found[:1]]
     gates = {g.id: g for g in gateways(found, [good, loop], max_failure_fraction=0.0)}
@@ -239,7 +240,7 @@ def test_a_crashed_warmup_run_fails_g3_and_costs_the_crash_penalty(tmp_path: Pat
 
 
 def test_g1_says_why_nothing_loaded(playbook) -> None:  # type: ignore[no-untyped-def]
-    oracles = declared(playbook.oracles)
+    oracles = configured(playbook)
     hung = Observation(scenario_id="a", status="timeout", reason="killed after timeout_ms=1000")
     died = Observation(scenario_id="b", status="crashed", loaded=False, reason="killed by SIGSEGV")
     items = scenario_items(playbook, scenario(0), hung, oracles) + scenario_items(playbook, scenario(1), died, oracles)

@@ -8,20 +8,13 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, make_scenario, write_playbook
 
-from aprqa_action.judge import scenario_items
-from aprqa_action.judge.oracles import (
-    OracleSet,
-    arithmetic,
-    code_syntax,
-    composite,
-    declared,
-    find_expression,
-    garbage,
-    golden,
-    numbers_in,
-    repetition,
-)
-from aprqa_action.playbook import ArithmeticOracle, CodeSyntaxOracle, GarbageOracle, PromptSpec, load_playbook
+from aprqa_action.judge.oracles import composite, configured, select
+from aprqa_action.judge.oracles.arithmetic import ArithmeticOracle, arithmetic, find_expression, numbers_in
+from aprqa_action.judge.oracles.code_syntax import CodeSyntaxOracle, code_syntax
+from aprqa_action.judge.oracles.garbage import GarbageOracle, garbage, repetition
+from aprqa_action.judge.oracles.golden import golden
+from aprqa_action.judge.scenarios import scenario_items
+from aprqa_action.playbook import PromptSpec, load_playbook
 from aprqa_action.records import Observation
 
 ARITH = ArithmeticOracle(tolerance=0.01)
@@ -355,14 +348,14 @@ LOOP = "What is 2+2?\n<|im_end|>\n<|im_start|>\n<|im_end|>\n<|im_start|>\n<|im_e
 
 
 def test_composite_keeps_every_reason_and_the_first_falsification_is_garbage() -> None:
-    oracles = OracleSet(arithmetic=ARITH, garbage=GARBAGE)
+    oracles = select({"arithmetic": ARITH, "garbage": GARBAGE})
     judged = composite(PromptSpec(prompt="What is 2+2?"), LOOP, oracles)
     assert [(j.oracle, j.verdict) for j in judged] == [("garbage", "fail"), ("arithmetic", "fail")]
     assert judged[0].reason.startswith("repetition ratio")
 
 
 def test_composite_respects_a_prompts_oracle_selection() -> None:
-    oracles = OracleSet(arithmetic=ARITH, garbage=GARBAGE)
+    oracles = select({"arithmetic": ARITH, "garbage": GARBAGE})
     judged = composite(PromptSpec(prompt="What is 2+2?", oracles=["arithmetic"]), LOOP, oracles)
     assert [j.oracle for j in judged] == ["arithmetic"]
 
@@ -392,7 +385,7 @@ def test_composite_respects_a_prompts_oracle_selection() -> None:
 def test_golden_expectations_are_enforced_whatever_the_oracle_list(
     spec: PromptSpec, text: str, expected: list[tuple[str, str]]
 ) -> None:
-    judged = composite(spec, text, OracleSet(arithmetic=ARITH, garbage=GARBAGE))
+    judged = composite(spec, text, select({"arithmetic": ARITH, "garbage": GARBAGE}))
     assert [(j.oracle, j.verdict) for j in judged] == expected
 
 
@@ -410,7 +403,7 @@ def test_a_scenario_that_used_every_token_is_not_judged_by_code_syntax(tmp_path:
 
     def quality(tokens: int) -> list[tuple[str, str]]:
         seen = Observation(scenario_id=scenario.id, status="ok", loaded=True, text=cut, tokens=tokens)
-        items = scenario_items(playbook, scenario, seen, declared(playbook.oracles))
+        items = scenario_items(playbook, scenario, seen, configured(playbook))
         return [(i.gate_id, i.outcome) for i in items if i.category == "QUAL"]
 
     assert quality(16) == []  # cut off: not judged

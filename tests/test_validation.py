@@ -99,3 +99,20 @@ def test_profile_ci_formats_must_be_model_formats(tmp_path: Path) -> None:
 )
 def test_rules_across_keys_point_at_the_key_to_blame(tmp_path: Path, text: str, expected: str) -> None:
     assert error_of(tmp_path, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("name: x\n\x1f", "2:1"),
+        ("a: 1\r\nb: \x1f", "2:4"),
+        ("\x85\x1f", "2:1"),  # NEL breaks a line in YAML (and for str.splitlines): found by the fuzz test
+        ("a\u2028b\x00", "2:2"),
+    ],
+)
+def test_a_character_yaml_forbids_is_placed_as_yaml_counts_lines(tmp_path: Path, text: str, where: str) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(text, encoding="utf-8", newline="")
+    with pytest.raises(InputError) as caught:
+        load_playbook(path)
+    assert str(caught.value).startswith(f"{path}:{where}: invalid YAML: character U+"), caught.value

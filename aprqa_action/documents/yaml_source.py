@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ def load_yaml(path: str | Path) -> YamlDocument:
     return parse_yaml(text, path)
 
 
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 MAX_VALUES = 100_000  # a playbook holds hundreds; far more through aliases is an alias bomb
 # PyYAML's constructors raise these (not YAMLError) for malformed scalars: `!!int x`, 2001-13-45, …
 _SCALAR_ERRORS = (ValueError, KeyError, AttributeError, IndexError, TypeError, OverflowError)
@@ -49,8 +51,10 @@ def parse_yaml(text: str, path: Path) -> YamlDocument:
     try:
         loader = yaml.SafeLoader(text)
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, ESC, …)
-        line = text.count("\n", 0, exc.position) + 1
-        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        # counted as YAML (and str.splitlines) count lines: NEL, LS and PS break them too
+        breaks = list(_LINE_BREAK.finditer(text, 0, exc.position))
+        line = len(breaks) + 1
+        column = exc.position - (breaks[-1].end() if breaks else 0) + 1
         raise InputError(
             f"{path}:{line}:{column}: invalid YAML: character U+{exc.character:04X} is not allowed"
         ) from None

@@ -12,9 +12,12 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from aprqa_action.checks import Check, Run, register_check
 from aprqa_action.contracts import ModelFile, Provenance, ReadFailure, provenance, read_model, run_invariants
+from aprqa_action.judge.items import item
+from aprqa_action.plan.pull import PullResult
 from aprqa_action.playbook import ContractTests
-from aprqa_action.records import EvidenceItem, ResolvedModel
+from aprqa_action.records import EvidenceItem, Outcome, ResolvedModel
 from aprqa_action.records.axes import Format
 
 APR_UNKNOWN = (
@@ -94,7 +97,7 @@ def contract_items(
     """One F-CONTRACT-I<n> item (COMP) per declared invariant and model file."""
     items = []
     for fmt, check in checks.items():
-        results: list[tuple[str, str, str, dict[str, float]]]
+        results: list[tuple[str, Outcome, str, dict[str, float]]]
         if check.model is None:
             results = [(name, "Skipped", APR_UNKNOWN, {}) for name in contracts.invariants]
         else:
@@ -109,20 +112,36 @@ def contract_items(
             ]
         for name, outcome, reason, metrics in results:
             gate = f"F-CONTRACT-{name.replace('-', '')}"
-            items.append(
-                EvidenceItem(
-                    id=f"{gate}:{fmt}",
-                    gate_id=gate,
-                    category="COMP",
-                    outcome=outcome,  # type: ignore[arg-type]
-                    reason=reason,
-                    cell=str(fmt),
-                    metrics=metrics,
-                )
-            )
+            items.append(item(gate, "COMP", outcome, reason, subject=fmt, cell=fmt, metrics=metrics))
     return items
 
 
 def provenances(checks: dict[Format, FileCheck]) -> dict[Format, Provenance]:
     """sha256 (streamed, cached by size and mtime), size, format, quantization and counts of each file."""
     return {fmt: provenance(check.path) for fmt, check in checks.items()}
+
+
+def integrity_items(models: dict[Format, ResolvedModel], problems: dict[Format, str]) -> list[EvidenceItem]:
+    """G0-INTEGRITY per model file: Skipped without a file, Falsified with the problem its check found."""
+    items = []
+    for fmt, model in models.items():
+        if model.path is None:
+            outcome, reason = "Skipped", model.reason
+        elif fmt in problems:
+            outcome, reason = "Falsified", problems[fmt]
+        else:
+            outcome, reason = "Corroborated", f"{model.path}: {verified(fmt)}"
+        items.append(item("G0-INTEGRITY", "COMP", outcome, reason, subject=fmt, cell=fmt))  # type: ignore[arg-type]
+    return items
+
+
+def pull_item(pulled: PullResult) -> EvidenceItem:
+    return item("G0-PULL", "COMP", pulled.outcome, pulled.reason, subject="model")
+
+
+def integrity(run: Run) -> list[EvidenceItem]:
+    """G0 per model file, then what was judged of the files before the run (the pull, the contracts)."""
+    return integrity_items(run.models, run.problems) + run.per_file
+
+
+register_check(Check("integrity", integrity))

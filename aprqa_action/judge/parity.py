@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import re
 
+from aprqa_action.checks import Check, register_check
+from aprqa_action.judge.items import item as make_item
 from aprqa_action.playbook import FormatParity, Playbook
-from aprqa_action.records import EvidenceItem, Observation, Scenario
+from aprqa_action.records import EvidenceItem, Observation, Outcome, Scenario
+from aprqa_action.records.axes import cell_label
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
@@ -59,22 +62,21 @@ def _item(
     ref: Observation | None,
     seen: Observation,
 ) -> EvidenceItem:
-    subject = f"{fmt}/{backend}/{modality}"
-    suffix = f":{index:03d}" + (f"@r{attempt + 1}" if attempt else "")
-    gate = "F-REGR-PARITY"
+    cell = cell_label(fmt, backend, modality)
+    subject = f"{cell}:{index:03d}" + (f"@r{attempt + 1}" if attempt else "")
 
     def item(
-        outcome: str, reason: str, metrics: dict[str, float] | None = None, excerpt: str | None = None
+        outcome: Outcome, reason: str, metrics: dict[str, float] | None = None, excerpt: str | None = None
     ) -> EvidenceItem:
-        return EvidenceItem(
-            id=f"{gate}:{subject}{suffix}",
-            gate_id=gate,
-            category="REGR",
-            outcome=outcome,  # type: ignore[arg-type]
-            reason=reason,
+        return make_item(
+            "F-REGR-PARITY",
+            "REGR",
+            outcome,
+            reason,
+            subject=subject,
             scenario_id=seen.scenario_id,
-            cell=subject,
-            metrics=metrics or {},
+            cell=cell,
+            metrics=metrics,
             excerpt=excerpt,
         )
 
@@ -103,3 +105,6 @@ def _item(
         {**metrics, "position": float(position or 0)},
         excerpt=f"{reference}: {ref.text!r}\n{fmt}: {seen.text!r}"[:600],
     )
+
+
+register_check(Check("parity", lambda run: parity_items(run.playbook, run.scenarios, list(run.observations.values()))))

@@ -11,8 +11,12 @@ import math
 import statistics
 from itertools import groupby
 
+from aprqa_action.checks import Check, Run, register_check
+from aprqa_action.judge.items import item as make_item
+from aprqa_action.judge.items import of_scenario, tail
 from aprqa_action.playbook import ProfileCI
-from aprqa_action.records import EvidenceItem, Observation, Scenario
+from aprqa_action.records import EvidenceItem, Observation, Outcome, Scenario
+from aprqa_action.records.axes import Modality, cell_label
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -24,12 +28,19 @@ def _fmt(values: list[float]) -> str:
     return ", ".join(f"{v:.1f}" for v in values)
 
 
+def performance(run: Run) -> list[EvidenceItem]:
+    profile = run.playbook.profile_ci
+    if profile is None or not profile.enabled:
+        return []
+    return perf_items(profile, run.scenarios, {s.id: run.observed(s) for s in run.scenarios if s.purpose == "measure"})
+
+
 def perf_items(profile: ProfileCI, scenarios: list[Scenario], observed: dict[str, Observation]) -> list[EvidenceItem]:
     measured = sorted((s for s in scenarios if s.purpose == "measure"), key=lambda s: (s.format, s.backend))
     items = []
     for (fmt, backend), group in groupby(measured, key=lambda s: (s.format, s.backend)):
         runs = [observed[s.id] for s in group]
-        cell = f"{fmt}/{backend}/run"
+        cell = cell_label(fmt, backend, Modality.RUN)
         checks: list[tuple[str, float, str]] = []
         minimum = profile.assertions.min_throughput_gpu if backend == "gpu" else profile.assertions.min_throughput_cpu
         if minimum is not None:
@@ -44,22 +55,16 @@ def perf_items(profile: ProfileCI, scenarios: list[Scenario], observed: dict[str
 
 
 def _judge(gate: str, cell: str, threshold: float, kind: str, runs: list[Observation]) -> EvidenceItem:
-    def item(outcome: str, reason: str, metrics: dict[str, float] | None = None) -> EvidenceItem:
-        return EvidenceItem(
-            id=f"{gate}:{cell}",
-            gate_id=gate,
-            category="PERF",
-            outcome=outcome,  # type: ignore[arg-type]
-            reason=reason,
-            cell=cell,
-            metrics={"threshold": threshold, **(metrics or {})},
+    def item(outcome: Outcome, reason: str, metrics: dict[str, float] | None = None) -> EvidenceItem:
+        return make_item(
+            gate, "PERF", outcome, reason, subject=cell, cell=cell, metrics={"threshold": threshold, **(metrics or {})}
         )
 
     if all(r.status in ("skipped", "not_run") for r in runs):
         return item("Skipped", f"not measured: {runs[0].reason}")
     broken = [r for r in runs if r.status != "ok"]
     if broken:
-        outcome = "Crashed" if any(r.status == "crashed" for r in broken) else "Falsified"
+        outcome: Outcome = "Crashed" if any(r.status == "crashed" for r in broken) else "Falsified"
         outcome = "Timeout" if outcome == "Falsified" and all(r.status == "timeout" for r in broken) else outcome
         return item(outcome, f"{len(broken)} of {len(runs)} measure runs did not complete: {broken[0].reason}")
     if kind == "tps":
@@ -80,3 +85,17 @@ def _judge(gate: str, cell: str, threshold: float, kind: str, runs: list[Observa
     relation = "≤" if passed else ">"
     reason = f"p{p} latency {value:.0f} ms {relation} {threshold:g} ms ({len(latencies)} runs: {_fmt(latencies)} ms)"
     return item("Corroborated" if passed else "Falsified", reason, {f"p{p}_ms": value})
+
+
+def profile_crashes(run: Run) -> list[EvidenceItem]:
+    """profile_ci runs answer no oracle, but a crash in one (a warmup too) is a crash of the engine: G3."""
+    crashed = [(s, run.observed(s)) for s in run.scenarios if s.purpose != "matrix"]
+    return [
+        of_scenario("G3-STABILITY", "STAB", "Crashed", seen.reason, s, excerpt=tail(seen))
+        for s, seen in crashed
+        if seen.status == "crashed"
+    ]
+
+
+register_check(Check("performance", performance))
+register_check(Check("profile-crashes", profile_crashes))

@@ -7,22 +7,25 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 from pydantic import (
     AfterValidator,
     Discriminator,
     Field,
     Tag,
+    create_model,
     field_validator,
     model_validator,
 )
 
+from aprqa_action import checks
 from aprqa_action.documents.validation import AtKey, validate_document
 from aprqa_action.documents.yaml_source import load_yaml
 from aprqa_action.engines import builtin_names
 from aprqa_action.engines.profile import EngineProfile
 from aprqa_action.errors import InputError
+from aprqa_action.playbook.prompts import PromptSpec
 from aprqa_action.records import PLAYBOOK_NAME, ExpectedDims, Record
 from aprqa_action.records.axes import Backend, Format, Modality
 
@@ -61,19 +64,6 @@ class ModelSpec(Record):
     size_category: SizeCategory | None = Field(
         default=None, description="Sets the default timeout_ms when that is not given"
     )
-
-
-OracleName = Literal["arithmetic", "garbage", "code_syntax", "golden"]
-
-
-class PromptSpec(Record):
-    prompt: str = Field(min_length=1)
-    oracles: list[OracleName] | None = Field(
-        default=None, description="Judge this prompt with only these of the declared oracles"
-    )
-    expected_prefix: str | None = None
-    must_contain: list[str] = Field(default_factory=list)
-    must_not_contain: list[str] = Field(default_factory=list)
 
 
 def _kind(value: Any) -> str:
@@ -123,54 +113,11 @@ class TestMatrix(Record):
         return [PromptSpec(prompt=p) if isinstance(p, str) else p for p in self.prompts]
 
 
-class ArithmeticOracle(Record):
-    tolerance: float = Field(default=0.01, ge=0)
+class OracleEntry(Record):
+    """An `oracles:` entry; the field's type is the union of the registered oracles' entries (see _oracles)."""
 
-
-class GarbageOracle(Record):
-    max_repetition_ratio: float = Field(default=0.3, gt=0, le=1)
-    min_unique_chars: int = Field(default=10, ge=0)
-    # tokens, not characters: code repeats short phrases ("self.items", indentation) without looping
-    min_repeat_tokens: int = Field(
-        default=12, ge=2, description="Shortest run of tokens (words, punctuation) that counts as a repeat"
-    )
-
-
-class CodeSyntaxOracle(Record):
-    languages: list[Annotated[str, Field(pattern=r"^[a-z0-9+#.-]+$")]] = Field(
-        default_factory=lambda: ["python"], min_length=1
-    )
-    checkers: dict[str, Annotated[list[str], Field(min_length=1)]] = Field(
-        default_factory=dict,
-        description='argv per language, "{file}" is the code; exit 0 = valid (python needs none: ast)',
-    )
-
-
-class GoldenOracle(Record):
-    pass
-
-
-class ArithmeticEntry(Record):
-    type: Literal["arithmetic"]
-    config: ArithmeticOracle = ArithmeticOracle()
-
-
-class GarbageEntry(Record):
-    type: Literal["garbage"]
-    config: GarbageOracle = GarbageOracle()
-
-
-class CodeSyntaxEntry(Record):
-    type: Literal["code_syntax"]
-    config: CodeSyntaxOracle = CodeSyntaxOracle()
-
-
-class GoldenEntry(Record):
-    type: Literal["golden"]
-    config: GoldenOracle = GoldenOracle()
-
-
-OracleEntry = Annotated[ArithmeticEntry | GarbageEntry | CodeSyntaxEntry | GoldenEntry, Field(discriminator="type")]
+    type: str
+    config: Record
 
 
 class Assertions(Record):
@@ -224,7 +171,9 @@ class Playbook(Record):
     model: ModelSpec
     test_matrix: TestMatrix
     engine: EngineRef = Field(default="reference", description="A built-in profile name or an inline profile")
-    oracles: list[OracleEntry] = Field(default_factory=list)
+    oracles: list[OracleEntry] = Field(
+        default_factory=list, description="The oracles that judge every answer, with their config (see `aprqa schema`)"
+    )
     profile_ci: ProfileCI | None = None
     contract_tests: ContractTests | None = None
     gates: Gates = Gates()
@@ -241,14 +190,19 @@ class Playbook(Record):
         if twice:
             again = next(i for i, t in enumerate(types) if t in types[:i])
             raise AtKey(("oracles", again, "type"), f"oracles: {', '.join(twice)} declared more than once")
-        declared = set(types) or {"garbage"}
+        registered = checks.oracles()
+        usable = {o.name for o in select_names(registered, set(types))}
         for i, prompt in enumerate(self.test_matrix.prompt_specs):
             for j, name in enumerate(prompt.oracles or []):
-                if name not in declared and name != "golden":
-                    raise AtKey(
-                        ("test_matrix", "prompts", i, "oracles", j),
-                        f"test_matrix.prompts[{i}] asks for the {name} oracle, which `oracles` does not declare",
-                    )
+                if name in usable:
+                    continue
+                if name in registered:
+                    why = f"asks for the {name} oracle, which `oracles` does not declare"
+                else:
+                    close = difflib.get_close_matches(name, list(registered), n=1, cutoff=0.6)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    why = f"asks for {name!r}, which is no oracle{hint}; known: {', '.join(registered)}"
+                raise AtKey(("test_matrix", "prompts", i, "oracles", j), f"test_matrix.prompts[{i}] {why}")
         return self
 
     @model_validator(mode="after")
@@ -336,3 +290,35 @@ def json_schema() -> dict[str, Any]:
 
 def json_schema_text() -> str:
     return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def select_names(registered: dict[str, checks.Oracle], declared: set[str]) -> list[checks.Oracle]:
+    """The oracles that judge when `declared` are the playbook's `oracles:` types (judge.oracles.select)."""
+    return [o for o in registered.values() if o.name in declared or o.always or (o.by_default and not declared)]
+
+
+def _entry(oracle: checks.Oracle) -> type[Record]:
+    name = "".join(part.capitalize() for part in oracle.name.split("_")) + "Entry"
+    return create_model(
+        name,
+        __base__=Record,
+        __doc__=f"The {oracle.name} oracle (gate {oracle.gate_id}).",
+        type=(Literal[oracle.name], ...),  # type: ignore[valid-type]
+        config=(oracle.config, oracle.config()),
+    )
+
+
+def _oracles_changed() -> None:
+    """`oracles:` accepts exactly the registered oracles, each with its own config: the field's type is
+    their discriminated union, rebuilt whenever the registry changes (so is the playbook schema)."""
+    entries = tuple(_entry(o) for o in checks.oracles().values())
+    if not entries:  # the registry is still loading (it imported this module): it calls again when done
+        return
+    union = Annotated[Union[entries], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
+    Playbook.model_fields["oracles"].annotation = list[union]  # type: ignore[valid-type]
+    Playbook.model_rebuild(force=True)
+
+
+# Last: the built-in checks import this package's names above.
+checks.on_oracles_changed(_oracles_changed)
+_oracles_changed()

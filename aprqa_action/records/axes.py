@@ -34,3 +34,8 @@ def format_of(name: str) -> Format | None:
         if lowered.endswith(exts):
             return fmt
     return None
+
+
+def cell_label(fmt: str, backend: str, modality: str) -> str:
+    """A matrix cell as people read it and evidence names it: `gguf/cpu/run`."""
+    return f"{fmt}/{backend}/{modality}"

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from aprqa_action.records.axes import Backend, Format, Modality
+from aprqa_action.records.axes import Backend, Format, Modality, cell_label
 from aprqa_action.records.base import Record
 
 Category = Literal["QUAL", "PERF", "STAB", "COMP", "EDGE", "REGR"]
@@ -56,7 +56,7 @@ class CellResult(Record):
 
     @property
     def name(self) -> str:
-        return f"{self.format}/{self.backend}/{self.modality}"
+        return cell_label(self.format, self.backend, self.modality)
 
 
 class Gateway(Record):

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from aprqa_action.records.axes import Backend, Format, Modality
+from aprqa_action.records.axes import Backend, Format, Modality, cell_label
 from aprqa_action.records.base import Record
 
 
@@ -40,6 +40,10 @@ class Scenario(Record):
     @property
     def cell(self) -> tuple[Format, Backend, Modality]:
         return (self.format, self.backend, self.modality)
+
+    @property
+    def cell_name(self) -> str:
+        return cell_label(self.format, self.backend, self.modality)
 
     @property
     def group(self) -> tuple[Format, Backend, Modality, bool]:

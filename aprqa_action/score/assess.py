@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from aprqa_action.judge import judge
 from aprqa_action.judge.cells import cell_results
+from aprqa_action.judge.run import judge
 from aprqa_action.playbook import Playbook
 from aprqa_action.records import Evidence, EvidenceItem
 from aprqa_action.records.axes import Format
