@@ -61,7 +61,7 @@ BUILTIN = (
 
 # external: judging needs a program (a checker), which evidence read from a file never starts: the judgement
 # the run itself made is kept instead (see judge.scenarios).
-Verdict = Literal["pass", "fail", "not_judged", "external"]
+Decision = Literal["pass", "fail", "not_judged", "external"]
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class Answer:
 @dataclass(frozen=True)
 class Judgement:
     oracle: str
-    verdict: Verdict
+    decision: Decision
     reason: str
     excerpt: str | None = None  # the part of the answer that decided it
 

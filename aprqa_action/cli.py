@@ -100,21 +100,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     from aprqa_action.execute.process import kill_live_groups
     from aprqa_action.pipeline import cancelled_run, run
     from aprqa_action.plan.shard import parse_only, parse_shard
+    from aprqa_action.records import RunOptions
+    from aprqa_action.score import parse_fail_on
     from aprqa_action.store.evidence import now
 
     started = now()
     output_dir = Path(args.resume or args.output_dir)
-    options = {
-        "model_path": args.model_path,
-        "engine": args.engine,
-        "output_dir": output_dir,
-        "fail_on": args.fail_on,
-        "shard": parse_shard(args.shard) if args.shard else None,
-        "only": parse_only(args.only) if args.only else None,
-        "baseline": _evidence_path(args.baseline) if args.baseline else None,
-        "resume": args.resume is not None,
-        "run_url": _run_url(),
-    }
+    options = RunOptions(
+        playbook=_playbook(args),
+        model_path=args.model_path,
+        engine=args.engine,
+        output_dir=output_dir,
+        fail_on=parse_fail_on(args.fail_on),
+        shard=parse_shard(args.shard) if args.shard else None,
+        only=parse_only(args.only) if args.only else None,
+        baseline=_evidence_path(args.baseline) if args.baseline else None,
+        resume=args.resume is not None,
+        run_url=_run_url(),
+    )
     stop = threading.Event()
     executors: list[Executor] = []
     phase = ["preparing"]  # → "saving" once cancelled while preparing
@@ -134,10 +137,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         if args.resume is None:
             _fresh_output_dir(output_dir)  # first: a run that fails later must not leave an earlier verdict there
-        evidence = run(_playbook(args), **options, stop=stop, on_executor=executors.append)  # type: ignore[arg-type]
+        evidence = run(options, stop=stop, on_executor=executors.append)
     except Cancelled:
         phase[0] = "saving"  # from here on a signal must not interrupt the saving of the evidence
-        evidence = cancelled_run(_playbook(args), **options, started=started)  # type: ignore[arg-type]
+        evidence = cancelled_run(options, started=started)
     assert evidence.verdict is not None
     print(format_verdict(evidence))
     print(f"evidence: {output_dir / 'evidence.json'}")
@@ -169,12 +172,14 @@ def _run_url() -> str | None:
 
 def cmd_merge(args: argparse.Namespace) -> int:
     from aprqa_action.report import write_reports
+    from aprqa_action.score import parse_fail_on
     from aprqa_action.store.evidence import write_evidence
     from aprqa_action.store.merge import merge
 
     baseline = _evidence_path(args.baseline) if args.baseline else None
     playbook = Path(args.playbook) if args.playbook else None
-    merged = merge([Path(p) for p in args.evidence], policy=args.fail_on, baseline=baseline, playbook=playbook)
+    policy = parse_fail_on(args.fail_on) if args.fail_on else None  # a usage error before anything is read
+    merged = merge([Path(p) for p in args.evidence], policy=policy, baseline=baseline, playbook=playbook)
     out = Path(args.output_dir)
     write_evidence(out, merged)
     write_reports(merged, out, run_url=_run_url())
@@ -193,11 +198,13 @@ def _compared(evidence, baseline: str | None):  # type: ignore[no-untyped-def]
     """The evidence compared with `--baseline` (its comparison replaced), else as it is."""
     if baseline is None:
         return evidence
-    from aprqa_action.judge.compare import threshold_for, with_baseline
+    from aprqa_action.judge.compare import with_baseline
+    from aprqa_action.records import FailPolicy
+    from aprqa_action.score import parse_fail_on
     from aprqa_action.store.evidence import read_evidence
 
-    policy = evidence.verdict.policy if evidence.verdict else "gateway"
-    return with_baseline(evidence, read_evidence(_evidence_path(baseline)), baseline, threshold_for(policy))
+    policy = parse_fail_on(evidence.verdict.policy) if evidence.verdict else FailPolicy()  # as the run judged it
+    return with_baseline(evidence, read_evidence(_evidence_path(baseline)), baseline, policy)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

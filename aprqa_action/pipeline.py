@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 
 from aprqa_action.engines.profile import EngineProfile
@@ -16,7 +17,7 @@ from aprqa_action.execute import Executor, check_engine
 from aprqa_action.execute.progress import Reporter, make_reporter
 from aprqa_action.execute.version import installed_profile
 from aprqa_action.github.commands import workflow_groups
-from aprqa_action.judge.compare import check_baseline, threshold_for, with_baseline
+from aprqa_action.judge.compare import check_baseline, with_baseline
 from aprqa_action.judge.integrity import FileCheck, check_files, contract_items, provenances, pull_item
 from aprqa_action.plan import Plan, build_plan
 from aprqa_action.plan.backends import probe
@@ -24,10 +25,20 @@ from aprqa_action.plan.pull import PullResult, pull_model
 from aprqa_action.plan.resolve import missing_models, resolve_models
 from aprqa_action.plan.shard import select
 from aprqa_action.playbook import LoadedPlaybook, load_playbook
-from aprqa_action.records import EngineInfo, Evidence, Observation, PlaybookInfo, RunInfo, Scenario
+from aprqa_action.records import (
+    EngineInfo,
+    Evidence,
+    EvidenceItem,
+    Observation,
+    PlaybookInfo,
+    Provenance,
+    RunInfo,
+    RunOptions,
+    Scenario,
+    Selection,
+)
 from aprqa_action.records.axes import Format
 from aprqa_action.report import write_reports
-from aprqa_action.score import parse_policy
 from aprqa_action.score.assess import assess
 from aprqa_action.store.evidence import (
     EVIDENCE_FILE,
@@ -91,88 +102,49 @@ def prepare(
 
 
 def run(
-    playbook_path: str | Path,
+    options: RunOptions,
     *,
-    model_path: str | Path | None,
-    engine: str | None,
-    output_dir: Path,
-    fail_on: str = "gateway",
-    shard: tuple[int, int] | None = None,
-    only: dict[str, list[str]] | None = None,
-    baseline: Path | None = None,
-    resume: bool = False,
     stop: threading.Event | None = None,
     reporter: Reporter | None = None,
     on_executor: Callable[[Executor], None] | None = None,
-    run_url: str | None = None,
 ) -> Evidence:
-    """Run and judge a playbook, or the part `shard` and `only` select. `resume`: keep what an earlier run in
-    `output_dir` finished (its observations.jsonl) and run only the rest. `on_executor` receives the executor
-    (to cancel it). Writes DIR/evidence.json as it goes, and junit.xml, summary.md and comment.md at the end."""
-    kind, _ = parse_policy(fail_on)  # a bad policy is a usage error before anything runs
-    if kind == "regression" and baseline is None:
-        raise InputError(f"--fail-on {fail_on} compares with a baseline: give --baseline EVIDENCE")
-    base = read_evidence(baseline) if baseline is not None else None
-    prepared = prepare(playbook_path, model_path, engine, download=True)
+    """Run and judge a playbook, or the part `options.shard` and `options.only` select. `options.resume`:
+    keep what an earlier run in the output directory finished (its observations.jsonl) and run only the rest.
+    `on_executor` receives the executor (to cancel it). Writes DIR/evidence.json as it goes, and junit.xml,
+    summary.md and comment.md at the end."""
+    if options.fail_on.kind == "regression" and options.baseline is None:
+        raise InputError(f"--fail-on {options.fail_on} compares with a baseline: give --baseline EVIDENCE")
+    base = read_evidence(options.baseline) if options.baseline is not None else None
+    prepared = prepare(options.playbook, options.model_path, options.engine, download=True)
     loaded, plan, profile = prepared.loaded, prepared.plan, prepared.profile
     playbook = loaded.playbook
     if base is not None:  # another playbook's baseline: refused before anything runs, not after
-        check_baseline(playbook.name, base, str(baseline))
-    selected, selection = select(plan.scenarios, shard, only)
+        check_baseline(playbook.name, base, str(options.baseline))
+    selected, selection = select(plan.scenarios, options.shard, options.only)
     check_engine(profile, [s for s in selected if s.skip_reason is None])
     contracts = playbook.contract_tests
     contract_evidence = (
         contract_items(prepared.checks, contracts, playbook.model.quantizations) if contracts is not None else []
     )
-    files = provenances(prepared.checks)
-
+    output_dir = options.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
-    prior = _resumable(output_dir, loaded, selected) if resume else {}
-    if not resume:
+    prior = _resumable(output_dir, loaded, selected) if options.resume else {}
+    if not options.resume:
         (output_dir / STREAM_FILE).unlink(missing_ok=True)
     stop = stop or threading.Event()
     observations: list[Observation] = list(prior.values())
+    assemble = Assembler(options, prepared, selected, selection, RunInfo(started=now(), host=host_info()), base)
     executor = Executor(
         profile,
         reporter or make_reporter(workflow_groups()),
         sink=lambda obs: (observations.append(obs), append_stream(output_dir, obs)),
         fail_fast=playbook.failure_policy == "fail_fast",
         stop=stop,
-        on_cell_done=lambda: write_evidence(output_dir, snapshot("running")),
+        on_cell_done=lambda: write_evidence(output_dir, assemble.running(observations, executor.version)),
     )
     if on_executor is not None:
         on_executor(executor)
-    run_info = RunInfo(started=now(), host=host_info())
-    order = {s.id: i for i, s in enumerate(selected)}
-
-    def snapshot(state: str) -> Evidence:
-        evidence = Evidence(
-            run=run_info.model_copy(update={"state": state, "ended": None if state == "running" else now()}),
-            playbook=_playbook_info(loaded),
-            engine=EngineInfo(name=profile.name, version=executor.version),
-            models=plan.models,
-            provenance=files,
-            backends=plan.backends,
-            scenarios=selected,
-            observations=sorted(observations, key=lambda o: order.get(o.scenario_id, len(order))),
-            selection=selection,
-        )
-        if state == "running":
-            return evidence
-        per_file = [pull_item(prepared.pulled), *contract_evidence]
-        judged = assess(
-            evidence,
-            playbook,
-            problems=prepared.problems,
-            per_file=per_file,
-            policy=fail_on,
-            complete=state == "complete",
-        )
-        if base is None:
-            return judged
-        return with_baseline(judged, base, str(baseline), threshold_for(fail_on))
-
-    write_evidence(output_dir, snapshot("running"))
+    write_evidence(output_dir, assemble.running(observations, executor.version))
     try:
         executor.run(selected, done=set(prior))
     finally:
@@ -181,10 +153,67 @@ def run(
             state = "stopped"
         elif stop.is_set():
             state = "cancelled"
-        final = snapshot(state)
+        per_file = [pull_item(prepared.pulled), *contract_evidence]
+        final = assemble.judged(state, observations, executor.version, per_file, prepared.problems)
         write_evidence(output_dir, final)
-        write_reports(final, output_dir, run_url=run_url)
+        write_reports(final, output_dir, run_url=options.run_url)
     return final
+
+
+@dataclass
+class Assembler:
+    """The evidence of a run (or of a run cancelled while preparing) from what it has so far: one place for
+    both, so they cannot drift apart."""
+
+    options: RunOptions
+    prepared: Prepared
+    selected: list[Scenario]
+    selection: Selection | None
+    run_info: RunInfo
+    base: Evidence | None
+
+    @cached_property
+    def provenance(self) -> dict[Format, Provenance]:
+        return provenances(self.prepared.checks)  # hashes each file once (cached by size and mtime)
+
+    def running(self, observations: list[Observation], engine_version: str | None) -> Evidence:
+        """What is known while scenarios run: no items, no verdict."""
+        return self._evidence("running", observations, engine_version)
+
+    def judged(
+        self,
+        state: str,
+        observations: list[Observation],
+        engine_version: str | None,
+        per_file: list[EvidenceItem],
+        problems: dict[Format, str],
+    ) -> Evidence:
+        judged = assess(
+            self._evidence(state, observations, engine_version),
+            self.prepared.loaded.playbook,
+            problems=problems,
+            per_file=per_file,
+            policy=self.options.fail_on,
+            complete=state == "complete",
+        )
+        if self.base is None:
+            return judged
+        return with_baseline(judged, self.base, str(self.options.baseline), self.options.fail_on)
+
+    def _evidence(self, state: str, observations: list[Observation], engine_version: str | None) -> Evidence:
+        order = {s.id: i for i, s in enumerate(self.selected)}
+        ended = None if state == "running" else now()
+        return Evidence(
+            run=self.run_info.model_copy(update={"state": state, "ended": ended}),
+            playbook=_playbook_info(self.prepared.loaded),
+            engine=EngineInfo(name=self.prepared.profile.name, version=engine_version),
+            models=self.prepared.plan.models,
+            provenance=self.provenance,
+            backends=self.prepared.plan.backends,
+            scenarios=self.selected,
+            observations=sorted(observations, key=lambda o: order.get(o.scenario_id, len(order))),
+            selection=self.selection,
+        )
 
 
 def _resumable(directory: Path, loaded: LoadedPlaybook, selected: list[Scenario]) -> dict[str, Observation]:
@@ -205,59 +234,34 @@ def _resumable(directory: Path, loaded: LoadedPlaybook, selected: list[Scenario]
     return {i: o for i, o in read_stream(directory).items() if i in planned and o.status != "not_run"}
 
 
-def cancelled_run(
-    playbook_path: str | Path,
-    *,
-    model_path: str | Path | None,
-    engine: str | None,
-    output_dir: Path,
-    fail_on: str = "gateway",
-    shard: tuple[int, int] | None = None,
-    only: dict[str, list[str]] | None = None,
-    baseline: Path | None = None,
-    resume: bool = False,
-    run_url: str | None = None,
-    started: datetime | None = None,
-) -> Evidence:
+def cancelled_run(options: RunOptions, *, started: datetime | None = None) -> Evidence:
     """The evidence of a run cancelled while it was still preparing (SIGTERM/SIGINT during the pull, the
     hashing, the contract scan or `engine --version`): the plan as far as it is known without downloading
     or hashing, every scenario "not run (cancelled)" (on --resume, what the earlier run finished is kept),
     written with its reports like any run's. `started`: when the cancelled run started."""
-    started = started or now()
-    prepared = prepare(playbook_path, model_path, engine, check=False)  # the HF cache only: nothing downloads
-    loaded, plan, profile = prepared.loaded, prepared.plan, prepared.profile
-    playbook = loaded.playbook
-    selected, selection = select(plan.scenarios, shard, only)
+    prepared = prepare(options.playbook, options.model_path, options.engine, check=False)  # no download
+    selected, selection = select(prepared.plan.scenarios, options.shard, options.only)
+    output_dir = options.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
     prior: dict[str, Observation] = {}
-    if resume:
+    if options.resume:
         with contextlib.suppress(InputError):  # nothing (usable) to resume: all of it is not run
-            prior = _resumable(output_dir, loaded, selected)
+            prior = _resumable(output_dir, prepared.loaded, selected)
     else:
         (output_dir / STREAM_FILE).unlink(missing_ok=True)
     cancelled = "not run (cancelled)"
     observations = [
         prior.get(s.id) or Observation(scenario_id=s.id, status="not_run", reason=cancelled) for s in selected
     ]
-    evidence = Evidence(
-        run=RunInfo(started=started, host=host_info()).model_copy(update={"state": "cancelled", "ended": now()}),
-        playbook=_playbook_info(loaded),
-        engine=EngineInfo(name=profile.name, version=None),
-        models=plan.models,
-        provenance=provenances(prepared.checks),
-        backends=plan.backends,
-        scenarios=selected,
-        observations=observations,
-        selection=selection,
-    )
+    base = read_evidence(options.baseline) if options.baseline is not None else None
+    run_info = RunInfo(started=started or now(), host=host_info())
     pulled = prepared.pulled
     if pulled.outcome != "Skipped":  # a pull from the cache only says nothing about the cancelled one
         pulled = pulled.model_copy(update={"outcome": "Skipped", "reason": f"{cancelled}: {pulled.reason}"})
-    judged = assess(evidence, playbook, problems={}, per_file=[pull_item(pulled)], policy=fail_on, complete=False)
-    if baseline is not None:
-        judged = with_baseline(judged, read_evidence(baseline), str(baseline), threshold_for(fail_on))
+    assemble = Assembler(options, prepared, selected, selection, run_info, base)
+    judged = assemble.judged("cancelled", observations, None, [pull_item(pulled)], problems={})
     write_evidence(output_dir, judged)
-    write_reports(judged, output_dir, run_url=run_url)
+    write_reports(judged, output_dir, run_url=options.run_url)
     return judged
 
 

@@ -15,9 +15,10 @@ from report_fixtures import NO_GPU, Builder, qualified
 
 from aprqa_action.engines import load_profile
 from aprqa_action.errors import InputError
-from aprqa_action.judge.compare import apply_policy, compare, flagged, metric, threshold_for, with_baseline
+from aprqa_action.judge.compare import apply_policy, compare, flagged, metric, with_baseline
 from aprqa_action.records import CellDelta, Comparison, Evidence, MetricDelta, ResolvedModel
 from aprqa_action.records.axes import Backend, Format, Modality
+from aprqa_action.score import parse_fail_on
 from aprqa_action.store.evidence import read_evidence, write_evidence
 
 THROTTLED = ROOT / "tests" / "engines" / "throttled.py"
@@ -51,7 +52,7 @@ def test_latency_up_is_worse_and_down_is_better() -> None:
 
 
 def test_thresholds_from_the_policy() -> None:
-    assert threshold_for("regression:25") == 25.0 and threshold_for("gateway") == 10.0
+    assert parse_fail_on("regression:25").threshold_pct == 25.0 and parse_fail_on("gateway").threshold_pct == 10.0
 
 
 @pytest.mark.engine
@@ -181,9 +182,9 @@ def test_the_regression_policy_judges_at_its_own_percentage() -> None:
     verdict = qualified().verdict
     assert verdict is not None and verdict.qualified
     c = comparison((700, 700), (40.0, 34.0))
-    assert apply_policy(verdict, c, "regression:20").qualified  # −15 % is inside 20 %
-    assert apply_policy(verdict, c, "gateway").qualified  # no regression policy: informative only
-    failed = apply_policy(verdict, c, "regression:10")
+    assert apply_policy(verdict, c, parse_fail_on("regression:20")).qualified  # −15 % is inside 20 %
+    assert apply_policy(verdict, c, parse_fail_on("gateway")).qualified  # no regression policy: informative only
+    failed = apply_policy(verdict, c, parse_fail_on("regression:10"))
     assert not failed.qualified
     assert failed.policy_reason == "regression against the baseline: ↓ 15 % tok/s gguf/cpu/run (40.0 → 34.0)"
 
@@ -191,9 +192,9 @@ def test_the_regression_policy_judges_at_its_own_percentage() -> None:
 def test_a_baseline_of_another_playbook_is_refused_and_a_changed_one_is_named() -> None:
     current = run_of(run_cpu=("pass", 40.0))
     with pytest.raises(InputError, match="its playbook is 'other', not 'p'"):
-        with_baseline(current, run_of("other", run_cpu=("pass", 40.0)), "b.json", 10.0)
+        with_baseline(current, run_of("other", run_cpu=("pass", 40.0)), "b.json", parse_fail_on("gateway"))
     changed = current.model_copy(update={"playbook": current.playbook.model_copy(update={"sha256": "0" * 64})})
-    compared = with_baseline(changed, current, "b.json", 10.0)
+    compared = with_baseline(changed, current, "b.json", parse_fail_on("gateway"))
     assert compared.comparison is not None
     assert compared.comparison.baseline.endswith("note: the playbook changed (sha256 9f2c4e1b7a0d → 000000000000)")
 

@@ -11,7 +11,7 @@ from conftest import hostile_profile, write_playbook
 from aprqa_action.contracts import ModelFile, read_model
 from aprqa_action.execute.progress import LineReporter
 from aprqa_action.pipeline import run
-from aprqa_action.records import Evidence
+from aprqa_action.records import Evidence, RunOptions
 
 SMOLLM2_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 
@@ -24,7 +24,9 @@ def qualify(tmp_path: Path, model: Path, **contracts: object) -> Evidence:
         contract_tests={"invariants": ["I-2", "I-3", "I-4", "I-5"], **contracts},
     )
     with (tmp_path / "log").open("w") as log:
-        return run(playbook, model_path=model, engine=None, output_dir=tmp_path / "out", reporter=LineReporter(log))
+        return run(
+            RunOptions(playbook=playbook, model_path=model, output_dir=tmp_path / "out"), reporter=LineReporter(log)
+        )
 
 
 def contract(evidence: Evidence) -> dict[str, tuple[str, str]]:

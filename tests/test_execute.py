@@ -10,6 +10,7 @@ from conftest import aprqa, hostile_profile, write_playbook
 
 from aprqa_action.execute.progress import LineReporter
 from aprqa_action.pipeline import run
+from aprqa_action.records import RunOptions
 from aprqa_action.store.evidence import STREAM_FILE, read_evidence
 
 
@@ -36,7 +37,7 @@ def run_hostile(
     )
     out = tmp_path / "out"
     with (tmp_path / "progress.log").open("w") as log:
-        evidence = run(playbook, model_path=smollm2, engine=None, output_dir=out, reporter=LineReporter(log))
+        evidence = run(RunOptions(playbook=playbook, model_path=smollm2, output_dir=out), reporter=LineReporter(log))
     assert read_evidence(out / "evidence.json") == evidence  # what is on disk is what was returned
     return evidence
 

@@ -73,7 +73,7 @@ GARBAGE = GarbageOracle(max_repetition_ratio=0.3, min_unique_chars=10)
     ],
 )
 def test_arithmetic(prompt: str, text: str, verdict: str) -> None:
-    assert arithmetic(PromptSpec(prompt=prompt), text, ARITH).verdict == verdict
+    assert arithmetic(PromptSpec(prompt=prompt), text, ARITH).decision == verdict
 
 
 @pytest.mark.parametrize(
@@ -206,7 +206,7 @@ NO_DISTINCT_RULE = GarbageOracle(min_unique_chars=0)  # only the repetition rati
 )
 def test_garbage(text: str, verdict: str, reason: str) -> None:
     judged = garbage(text, GARBAGE)
-    assert (judged.verdict, judged.reason) == (verdict, reason)
+    assert (judged.decision, judged.reason) == (verdict, reason)
 
 
 @pytest.mark.parametrize(
@@ -224,7 +224,7 @@ def test_garbage(text: str, verdict: str, reason: str) -> None:
     ],
 )
 def test_repetition_alone_tells_loops_from_code(text: str, verdict: str) -> None:
-    assert garbage(text, NO_DISTINCT_RULE).verdict == verdict
+    assert garbage(text, NO_DISTINCT_RULE).decision == verdict
 
 
 def test_repetition_ratio_by_hand() -> None:
@@ -285,7 +285,7 @@ ADD = "def add(a, b):\n    return a + b\n"
     ],
 )
 def test_code_syntax_python(prompt: str, text: str, verdict: str) -> None:
-    assert code_syntax(PromptSpec(prompt=prompt), text, PYTHON).verdict == verdict
+    assert code_syntax(PromptSpec(prompt=prompt), text, PYTHON).decision == verdict
 
 
 @pytest.mark.parametrize(
@@ -299,7 +299,7 @@ def test_code_syntax_python(prompt: str, text: str, verdict: str) -> None:
     ],
 )
 def test_code_syntax_on_an_answer_cut_off_at_max_tokens(text: str, truncated: bool, verdict: str) -> None:
-    assert code_syntax(PromptSpec(prompt=WRITE), text, PYTHON, truncated=truncated).verdict == verdict
+    assert code_syntax(PromptSpec(prompt=WRITE), text, PYTHON, truncated=truncated).decision == verdict
 
 
 @pytest.mark.parametrize(
@@ -326,22 +326,22 @@ def test_code_syntax_uses_a_declared_checker_or_does_not_judge() -> None:
     config = CodeSyntaxOracle(
         languages=["json", "rust"], checkers={"json": [sys.executable, "-m", "json.tool", "{file}"]}
     )
-    assert code_syntax(PromptSpec(prompt="Give me JSON"), '```json\n{"a": 1}\n```', config).verdict == "pass"
+    assert code_syntax(PromptSpec(prompt="Give me JSON"), '```json\n{"a": 1}\n```', config).decision == "pass"
     bad = code_syntax(PromptSpec(prompt="Give me JSON"), '```json\n{"a": 1,}\n```', config)
-    assert bad.verdict == "fail" and bad.reason.startswith("json rejected by")
+    assert bad.decision == "fail" and bad.reason.startswith("json rejected by")
     cut = code_syntax(PromptSpec(prompt="Give me JSON"), '```json\n{"a": [1,', config, truncated=True)
-    assert cut.verdict == "not_judged" and cut.reason.startswith("the answer was cut off at max_tokens")
+    assert cut.decision == "not_judged" and cut.reason.startswith("the answer was cut off at max_tokens")
     rust = code_syntax(PromptSpec(prompt="Write a rust function"), "fn main() {}", config)
-    assert (rust.verdict, rust.reason) == ("not_judged", "no checker declared for rust")
+    assert (rust.decision, rust.reason) == ("not_judged", "no checker declared for rust")
 
 
 def test_golden() -> None:
     spec = PromptSpec(prompt="q", expected_prefix="The answer", must_contain=["4"], must_not_contain=["5"])
-    assert golden(spec, "  The answer is 4").verdict == "pass"
+    assert golden(spec, "  The answer is 4").decision == "pass"
     assert golden(spec, "Answer: 4").reason == "does not start with 'The answer'"
     assert golden(spec, "The answer is four").reason == "does not contain '4'"
     assert golden(spec, "The answer is 4, not 5").reason == "contains '5'"
-    assert golden(PromptSpec(prompt="q"), "x").verdict == "not_judged"
+    assert golden(PromptSpec(prompt="q"), "x").decision == "not_judged"
 
 
 LOOP = "What is 2+2?\n<|im_end|>\n<|im_start|>\n<|im_end|>\n<|im_start|>\n<|im_end|>\n<|im_start|>\n<|im_end|>\n"
@@ -350,7 +350,7 @@ LOOP = "What is 2+2?\n<|im_end|>\n<|im_start|>\n<|im_end|>\n<|im_start|>\n<|im_e
 def test_composite_keeps_every_reason_and_the_first_falsification_is_garbage() -> None:
     oracles = select({"arithmetic": ARITH, "garbage": GARBAGE})
     judged = composite(PromptSpec(prompt="What is 2+2?"), LOOP, oracles)
-    assert [(j.oracle, j.verdict) for j in judged] == [("garbage", "fail"), ("arithmetic", "fail")]
+    assert [(j.oracle, j.decision) for j in judged] == [("garbage", "fail"), ("arithmetic", "fail")]
     assert judged[0].reason.startswith("repetition ratio")
 
 
@@ -386,7 +386,7 @@ def test_golden_expectations_are_enforced_whatever_the_oracle_list(
     spec: PromptSpec, text: str, expected: list[tuple[str, str]]
 ) -> None:
     judged = composite(spec, text, select({"arithmetic": ARITH, "garbage": GARBAGE}))
-    assert [(j.oracle, j.verdict) for j in judged] == expected
+    assert [(j.oracle, j.decision) for j in judged] == expected
 
 
 def test_a_scenario_that_used_every_token_is_not_judged_by_code_syntax(tmp_path: Path) -> None:

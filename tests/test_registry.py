@@ -20,7 +20,7 @@ from aprqa_action.errors import InputError
 from aprqa_action.execute.progress import LineReporter
 from aprqa_action.pipeline import run
 from aprqa_action.playbook import json_schema, load_playbook
-from aprqa_action.records import Record
+from aprqa_action.records import Record, RunOptions
 
 
 class NoShouting(Record):
@@ -101,13 +101,10 @@ def test_without_registration_the_playbook_is_refused(tmp_path: Path) -> None:
 def test_it_judges_scores_and_reports_a_real_run(tmp_path: Path, smollm2: Path, shouting: Oracle) -> None:
     out = tmp_path / "out"
     with (tmp_path / "progress.log").open("w") as log:
-        evidence = run(
-            playbook(tmp_path / "p.yaml", {"max_upper_ratio": 0.5}),
-            model_path=smollm2,
-            engine=None,
-            output_dir=out,
-            reporter=LineReporter(log),
+        options = RunOptions(
+            playbook=playbook(tmp_path / "p.yaml", {"max_upper_ratio": 0.5}), model_path=smollm2, output_dir=out
         )
+        evidence = run(options, reporter=LineReporter(log))
     prompts = {s.id: s.prompt for s in evidence.scenarios}
     judged = {prompts[i.scenario_id or ""]: i for i in evidence.items if i.gate_id == "F-QUAL-SHOUT"}
     assert {p: (i.outcome, i.reason) for p, i in judged.items()} == {

@@ -6,7 +6,7 @@ import pytest
 
 from aprqa_action.errors import InputError
 from aprqa_action.records import EvidenceItem, Gateway, Observation
-from aprqa_action.score import grade, parse_policy, verdict
+from aprqa_action.score import grade, parse_fail_on, verdict
 
 PASSING = [Gateway(id=f"G{i}", name="g", passed=True, reason="ok") for i in range(5)]
 
@@ -118,17 +118,23 @@ def test_grade_ladder(mqs: int, letter: str) -> None:
 def test_policies() -> None:
     base = dict(all_cells_executed=True)
     seven_hundred = items(QUAL="C", PERF="C", STAB="C", COMP="C")  # 700, C-
-    assert verdict(seven_hundred, observations(ok=1), PASSING, policy="mqs:700", **base).qualified
-    v = verdict(seven_hundred, observations(ok=1), PASSING, policy="mqs:701", **base)
+    assert verdict(seven_hundred, observations(ok=1), PASSING, policy=parse_fail_on("mqs:700"), **base).qualified
+    v = verdict(seven_hundred, observations(ok=1), PASSING, policy=parse_fail_on("mqs:701"), **base)
     assert not v.qualified and v.policy_reason == "MQS 700 is below the required 701"
-    v = verdict(seven_hundred, observations(ok=1), PASSING, policy="grade:B", **base)
+    v = verdict(seven_hundred, observations(ok=1), PASSING, policy=parse_fail_on("grade:B"), **base)
     assert not v.qualified and v.policy_reason == "grade C- is below the required B"
-    assert verdict(seven_hundred, observations(ok=1), PASSING, policy="grade:C-", **base).qualified
+    assert verdict(seven_hundred, observations(ok=1), PASSING, policy=parse_fail_on("grade:C-"), **base).qualified
     v = verdict(seven_hundred, observations(ok=1), PASSING, complete=False, **base)
     assert not v.qualified and "did not complete" in v.policy_reason
 
 
-@pytest.mark.parametrize("policy", ["grade:Z", "mqs:abc", "mqs:1001", "always", ""])
+@pytest.mark.parametrize("policy", ["grade:Z", "mqs:abc", "mqs:1001", "always", "", "regression:0", "regression:x"])
 def test_bad_policies_are_input_errors(policy: str) -> None:
     with pytest.raises(InputError):
-        parse_policy(policy)
+        parse_fail_on(policy)
+
+
+@pytest.mark.parametrize("text", ["gateway", "grade:B+", "mqs:800", "regression:12.5", "regression:10"])
+def test_a_policy_reads_back_as_it_was_written(text: str) -> None:
+    """The verdict records the policy as text; merge and report parse it again from there."""
+    assert str(parse_fail_on(text)) == text

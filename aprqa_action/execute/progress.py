@@ -16,7 +16,7 @@ from aprqa_action.records import Observation, Scenario
 
 
 def cell_name(scenario: Scenario) -> str:
-    name = f"{scenario.format}/{scenario.backend}/{scenario.modality}"
+    name = scenario.cell_name
     return name if scenario.purpose == "matrix" else f"{name} (profile_ci)"
 
 

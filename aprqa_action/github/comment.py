@@ -9,8 +9,7 @@ from urllib.parse import quote
 from aprqa_action.github.client import GitHubClient
 from aprqa_action.github.errors import AuthError, GitHubError, NotFoundError
 from aprqa_action.github.truncate import truncate_lines
-
-COMMENT_LIMIT = 65_536  # characters; GitHub answers 422 above it
+from aprqa_action.report.limits import COMMENT_LIMIT
 
 
 def marker(playbook: str, key: str | None = None) -> str:

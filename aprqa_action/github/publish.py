@@ -11,7 +11,7 @@ import sys
 from collections.abc import Mapping
 from typing import Literal, TextIO
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from aprqa_action.github.annotations import emit_gate_errors
 from aprqa_action.github.client import GitHubClient
@@ -24,17 +24,14 @@ from aprqa_action.github.redact import Redactor
 from aprqa_action.github.retry import ClientOptions
 from aprqa_action.github.status import commit_state, post_status, status_context, status_description
 from aprqa_action.github.summary import append_summary
+from aprqa_action.records import Record
 
 CommentMode = Literal["always", "on-failure", "off"]
-Outcome = Literal["done", "skipped", "degraded"]
+StepOutcome = Literal["done", "skipped", "degraded"]
 WARNING_TITLE = "aprqa publish"
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PublishRequest(_Record):
+class PublishRequest(Record):
     """What to publish: the verdict's headline and the ready-rendered (already escaped) Markdown."""
 
     playbook: str = Field(min_length=1)
@@ -62,8 +59,8 @@ class PublishRequest(_Record):
     claim: bool = False
 
 
-class StepResult(_Record):
-    outcome: Outcome
+class StepResult(Record):
+    outcome: StepOutcome
     detail: str = ""
 
 
@@ -74,7 +71,7 @@ class CommentResult(StepResult):
     truncated: bool = False
 
 
-class PublishReport(_Record):
+class PublishReport(Record):
     summary: StepResult
     summary_truncated: bool = False
     outputs: StepResult

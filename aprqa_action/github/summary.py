@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aprqa_action.github.truncate import truncate_lines, utf8_size
-
-SUMMARY_LIMIT = 1024 * 1024  # bytes; GitHub refuses to show a larger step summary at all
+from aprqa_action.report.limits import SUMMARY_LIMIT
 
 
 def summary_note(full_report: str) -> str:

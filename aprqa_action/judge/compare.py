@@ -18,13 +18,12 @@ from typing import Literal
 
 from aprqa_action.errors import InputError
 from aprqa_action.judge.cells import median, spread
-from aprqa_action.records import GATEWAY_NAMES, CellDelta, Comparison, Evidence, MetricDelta, Verdict
-
-DEFAULT_THRESHOLD_PCT = 10.0
+from aprqa_action.records import GATEWAY_NAMES, CellDelta, Comparison, Evidence, FailPolicy, MetricDelta, Verdict
+from aprqa_action.records.options import DEFAULT_THRESHOLD_PCT
 
 
 def _samples(evidence: Evidence) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    cells = {s.id: (f"{s.format}/{s.backend}/{s.modality}", s.purpose) for s in evidence.scenarios}
+    cells = {s.id: (s.cell_name, s.purpose) for s in evidence.scenarios}
     rates: dict[str, list[float]] = defaultdict(list)
     latencies: dict[str, list[float]] = defaultdict(list)
     for o in evidence.observations:
@@ -167,11 +166,11 @@ def flagged(comparison: Comparison, pct: float) -> tuple[list[str], list[str]]:
     return regressions, improvements
 
 
-def apply_policy(verdict: Verdict, comparison: Comparison, policy: str) -> Verdict:
+def apply_policy(verdict: Verdict, comparison: Comparison, policy: FailPolicy) -> Verdict:
     """`--fail-on regression:<pct>`: not qualified when the comparison, judged at pct, has a regression."""
-    if not policy.startswith("regression:") or not verdict.qualified:
+    if policy.kind != "regression" or not verdict.qualified:
         return verdict
-    regressions, _ = flagged(comparison, threshold_for(policy))
+    regressions, _ = flagged(comparison, policy.threshold_pct)
     if not regressions:
         return verdict
     return verdict.model_copy(
@@ -179,15 +178,10 @@ def apply_policy(verdict: Verdict, comparison: Comparison, policy: str) -> Verdi
     )
 
 
-def with_baseline(evidence: Evidence, baseline: Evidence, source: str, threshold_pct: float) -> Evidence:
-    """The evidence with its comparison, and the verdict after a `regression:<pct>` policy. Refused (exit 2):
-    a baseline of another playbook."""
+def with_baseline(evidence: Evidence, baseline: Evidence, source: str, policy: FailPolicy) -> Evidence:
+    """The evidence with its comparison (flagging changes beyond the policy's threshold), and the verdict
+    after a `regression:<pct>` policy. Refused (exit 2): a baseline of another playbook."""
     check_baseline(evidence.playbook.name, baseline, source)
-    comparison = compare(evidence, baseline, source=source, threshold_pct=threshold_pct)
-    verdict = apply_policy(evidence.verdict, comparison, evidence.verdict.policy) if evidence.verdict else None
+    comparison = compare(evidence, baseline, source=source, threshold_pct=policy.threshold_pct)
+    verdict = apply_policy(evidence.verdict, comparison, policy) if evidence.verdict else None
     return evidence.model_copy(update={"comparison": comparison, "verdict": verdict})
-
-
-def threshold_for(policy: str) -> float:
-    """A `regression:<pct>` policy's percentage, else the default threshold."""
-    return float(policy.split(":", 1)[1]) if policy.startswith("regression:") else DEFAULT_THRESHOLD_PCT

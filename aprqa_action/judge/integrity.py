@@ -104,7 +104,7 @@ def contract_items(
             results = [
                 (
                     r.invariant,
-                    {"pass": "Corroborated", "fail": "Falsified", "skip": "Skipped"}[r.outcome],
+                    r.evidence_outcome,
                     r.reason,
                     r.metrics,
                 )

@@ -56,13 +56,13 @@ def scenario_items(
     gates = {oracle.name: oracle.gate_id for oracle, _ in oracles}
     for judgement in composite(prompt, text, oracles, truncated=truncated, programs=carried is None):
         gate = gates[judgement.oracle]
-        if judgement.verdict == "external":
+        if judgement.decision == "external":
             assert carried is not None
             kept = carried.get(f"{gate}:{s.id}")
             why = f"{judgement.reason}, which is never started on evidence read from a file; the run judged nothing"
             items.append(kept if kept is not None else of_scenario(gate, "QUAL", "Skipped", why, s))
             continue
-        outcome: Outcome = "Corroborated" if judgement.verdict == "pass" else "Falsified"
+        outcome: Outcome = "Corroborated" if judgement.decision == "pass" else "Falsified"
         items.append(of_scenario(gate, "QUAL", outcome, judgement.reason, s, excerpt=judgement.excerpt))
     return items
 

@@ -69,7 +69,7 @@ _TRUE = {"1", "ON", "YES", "TRUE"}  # huggingface_hub.constants.ENV_VARS_TRUE_VA
 
 
 @dataclass(frozen=True)
-class Selection:
+class HubFiles:
     files: list[str]  # repo paths to download, grouped by format in the order asked
     missing: list[Format]  # formats with no file
     notes: list[str]  # why a format has no file, or how one of several was chosen
@@ -77,7 +77,7 @@ class Selection:
 
 def choose_files(
     names: Iterable[str], formats: Sequence[Format], quantizations: Sequence[str], *, whole_repo: bool = True
-) -> Selection:
+) -> HubFiles:
     """The repo files the formats need. Only top-level files count: that is where `resolve` looks.
 
     `whole_repo=False` says `names` is only what a cache happens to hold: a lone file there that is not named after
@@ -98,7 +98,7 @@ def choose_files(
         if not chosen:
             missing.append(fmt)
         files += [n for n in chosen if n not in files]
-    return Selection(files, missing, notes)
+    return HubFiles(files, missing, notes)
 
 
 def _safetensors(weights: list[str], top: list[str]) -> list[str]:

@@ -31,6 +31,7 @@ from aprqa_action.records.judgement import (
     Verdict,
 )
 from aprqa_action.records.model_file import ExpectedDims, Provenance
+from aprqa_action.records.options import FailPolicy, RunOptions
 from aprqa_action.records.plan import BackendProbe, ResolvedModel, Selection
 from aprqa_action.records.run import Observation, Scenario, Status, base_id
 
@@ -52,6 +53,7 @@ __all__ = [
     "Evidence",
     "EvidenceItem",
     "ExpectedDims",
+    "FailPolicy",
     "Format",
     "Gateway",
     "Host",
@@ -64,6 +66,7 @@ __all__ = [
     "Record",
     "ResolvedModel",
     "RunInfo",
+    "RunOptions",
     "Scenario",
     "Selection",
     "Status",

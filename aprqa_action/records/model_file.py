@@ -12,9 +12,11 @@ from typing import Any, Literal
 from pydantic import Field
 
 from aprqa_action.records.base import Record
+from aprqa_action.records.judgement import Outcome
 
 ModelFormat = Literal["gguf", "safetensors"]
-Outcome = Literal["pass", "fail", "skip"]
+InvariantOutcome = Literal["pass", "fail", "skip"]
+_EVIDENCE: dict[str, Outcome] = {"pass": "Corroborated", "fail": "Falsified", "skip": "Skipped"}
 INVARIANTS: tuple[str, ...] = ("I-2", "I-3", "I-4", "I-5")
 
 
@@ -89,10 +91,15 @@ class ReadFailure(Record):
 
 class InvariantResult(Record):
     invariant: str  # "I-2".."I-5", or "PARSE" when no invariant was requested of an unparseable file
-    outcome: Outcome
+    outcome: InvariantOutcome
     reason: str
     metrics: dict[str, float] = Field(default_factory=dict)
     unusable: bool = False  # the file cannot be used at all (parse failure or I-5): the caller fails G0
+
+    @property
+    def evidence_outcome(self) -> Outcome:
+        """The outcome in evidence's words (the contracts library says pass / fail / skip, as `aprqa inspect`)."""
+        return _EVIDENCE[self.outcome]
 
 
 class FileDigest(Record):

@@ -112,7 +112,7 @@ def _times(evidence: Evidence) -> dict[str, float]:
     profile: dict[str, float] = {}
     for s in evidence.scenarios:
         if s.purpose != "matrix":
-            cell = f"{s.format}/{s.backend}/run"
+            cell = s.cell_name  # profile_ci runs are run-modality scenarios
             profile[cell] = profile.get(cell, 0.0) + seconds.get(s.id, 0.0)
     sources: dict[str, list[str]] = {}
     spent: dict[str, float] = {}

@@ -16,7 +16,7 @@ import math
 import re
 
 from aprqa_action.errors import InputError
-from aprqa_action.records import CATEGORY_MAX, CategoryScore, EvidenceItem, Gateway, Observation, Verdict
+from aprqa_action.records import CATEGORY_MAX, CategoryScore, EvidenceItem, FailPolicy, Gateway, Observation, Verdict
 
 GRADES = [
     (97, "A+"),
@@ -33,6 +33,7 @@ GRADES = [
 ]
 GRADE_ORDER = [g for _, g in GRADES]
 CRASH_PENALTY = 20
+GATEWAY = FailPolicy()  # the default --fail-on: the gateways alone decide
 TIMEOUT_PENALTY = 10
 
 
@@ -59,18 +60,18 @@ def category_scores(items: list[EvidenceItem]) -> list[CategoryScore]:
     return scores
 
 
-def parse_policy(policy: str) -> tuple[str, str | float | None]:
+def parse_fail_on(policy: str) -> FailPolicy:
     """`gateway`, `grade:<G>`, `mqs:<N>` or `regression:<pct>` (the last is applied with a baseline)."""
     if policy == "gateway":
-        return ("gateway", None)
+        return FailPolicy()
     found = re.fullmatch(r"(grade|mqs):(.+)", policy)
     if found and found.group(1) == "grade" and found.group(2) in GRADE_ORDER:
-        return ("grade", found.group(2))
+        return FailPolicy(kind="grade", grade=found.group(2))
     if found and found.group(1) == "mqs" and found.group(2).isdigit() and int(found.group(2)) <= 1000:
-        return ("mqs", int(found.group(2)))
+        return FailPolicy(kind="mqs", mqs=int(found.group(2)))
     pct = re.fullmatch(r"regression:(\d+(?:\.\d+)?)", policy)
     if pct and 0 < float(pct.group(1)) <= 1000:
-        return ("regression", float(pct.group(1)))
+        return FailPolicy(kind="regression", regression_pct=float(pct.group(1)))
     raise InputError(
         f"--fail-on {policy!r}: use gateway, grade:<{'|'.join(GRADE_ORDER)}>, mqs:<0..1000> or regression:<percent>"
     )
@@ -82,7 +83,7 @@ def verdict(
     gates: list[Gateway],
     *,
     all_cells_executed: bool,
-    policy: str = "gateway",
+    policy: FailPolicy = GATEWAY,
     complete: bool = True,
 ) -> Verdict:
     categories = category_scores(items)
@@ -107,20 +108,19 @@ def verdict(
     else:
         status, status_reason = "BLOCKED", f"MQS {mqs} < 700"
 
-    kind, limit = parse_policy(policy)
     failed = [g.id for g in gates if not g.passed]
     if failed:
         qualified, why = False, f"gateway {', '.join(failed)} failed"
     elif not complete:
         qualified, why = False, "the run did not complete: not every scenario ran"
-    elif kind == "grade" and GRADE_ORDER.index(letter) > GRADE_ORDER.index(str(limit)):
-        qualified, why = False, f"grade {letter} is below the required {limit}"
-    elif kind == "mqs" and mqs < int(limit or 0):
-        qualified, why = False, f"MQS {mqs} is below the required {limit}"
+    elif policy.grade is not None and GRADE_ORDER.index(letter) > GRADE_ORDER.index(policy.grade):
+        qualified, why = False, f"grade {letter} is below the required {policy.grade}"
+    elif policy.mqs is not None and mqs < policy.mqs:
+        qualified, why = False, f"MQS {mqs} is below the required {policy.mqs}"
     else:
         qualified, why = (
             True,
-            "every gateway passed" + (f" and the {policy} policy held" if kind != "gateway" else ""),
+            "every gateway passed" + (f" and the {policy} policy held" if policy.kind != "gateway" else ""),
         )
     counts = {
         status: sum(o.status == status for o in observations)
@@ -139,7 +139,7 @@ def verdict(
         status_reason=status_reason,
         all_cells_executed=all_cells_executed,
         qualified=qualified,
-        policy=policy,
+        policy=str(policy),
         policy_reason=why,
         counts=counts,
     )

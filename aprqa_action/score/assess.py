@@ -5,7 +5,7 @@ from __future__ import annotations
 from aprqa_action.judge.cells import cell_results
 from aprqa_action.judge.run import judge
 from aprqa_action.playbook import Playbook
-from aprqa_action.records import Evidence, EvidenceItem
+from aprqa_action.records import Evidence, EvidenceItem, FailPolicy
 from aprqa_action.records.axes import Format
 from aprqa_action.score import verdict
 from aprqa_action.score.gateways import gateways
@@ -17,7 +17,7 @@ def assess(
     *,
     problems: dict[Format, str],
     per_file: list[EvidenceItem],
-    policy: str,
+    policy: FailPolicy,
     complete: bool,
     carried: dict[str, EvidenceItem] | None = None,
 ) -> Evidence:

@@ -22,22 +22,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from aprqa_action.errors import InputError
-from aprqa_action.judge.compare import apply_policy, threshold_for, with_baseline
+from aprqa_action.judge.compare import apply_policy, with_baseline
 from aprqa_action.playbook import LoadedPlaybook, Playbook, load_playbook
-from aprqa_action.records import BackendProbe, Evidence, Selection, TrustedPlaybook
+from aprqa_action.records import BackendProbe, Evidence, FailPolicy, Selection, TrustedPlaybook
 from aprqa_action.records.axes import Backend, Format
-from aprqa_action.score import parse_policy
+from aprqa_action.score import parse_fail_on
 from aprqa_action.score.assess import assess
 from aprqa_action.store.evidence import read_evidence
 
 
 def merge(
-    paths: list[Path], policy: str | None = None, baseline: Path | None = None, playbook: Path | None = None
+    paths: list[Path], policy: FailPolicy | None = None, baseline: Path | None = None, playbook: Path | None = None
 ) -> Evidence:
+    """`policy`: --fail-on; by default the policy the parts ran with."""
     if not paths:
         raise InputError("merge needs at least one evidence file")
-    if policy is not None:
-        parse_policy(policy)  # a bad policy is a usage error before anything is read
     trusted = load_playbook(playbook) if playbook is not None else None
     parts = [read_evidence(p / "evidence.json" if p.is_dir() else p) for p in paths]
     first = parts[0]
@@ -50,11 +49,12 @@ def merge(
         raise InputError(f"{paths[0]}: written by an aprqa that did not record the playbook; give --playbook FILE")
     for path, part in zip(paths[1:], parts[1:], strict=True):
         _same(first, part, paths[0], path)
-    policy = policy or (first.verdict.policy if first.verdict else "gateway")
+    if policy is None:
+        policy = parse_fail_on(first.verdict.policy) if first.verdict else FailPolicy()
     # One whole evidence (the fork-safe publish merges it too) keeps the comparison it made of the whole.
     whole = len(parts) == 1 and not (first.selection is not None and first.selection.is_part)
     carried = first.comparison if whole and baseline is None else None
-    if policy.startswith("regression:") and baseline is None and carried is None:
+    if policy.kind == "regression" and baseline is None and carried is None:
         raise InputError(f"--fail-on {policy} compares with a baseline: give --baseline EVIDENCE")
     base = read_evidence(baseline) if baseline is not None else None
     seen: dict[str, Path] = {}
@@ -110,7 +110,7 @@ def merge(
         carried=own_items,
     )
     if base is not None:
-        return with_baseline(judged, base, str(baseline), threshold_for(policy))
+        return with_baseline(judged, base, str(baseline), policy)
     if carried is not None and judged.verdict is not None:
         verdict = apply_policy(judged.verdict, carried, policy)
         return judged.model_copy(update={"comparison": carried, "verdict": verdict})

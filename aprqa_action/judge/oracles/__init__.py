@@ -54,4 +54,4 @@ def composite(
         for oracle, config in chosen
         if wanted is None or oracle.name in wanted or oracle.always
     ]
-    return [j for j in judgements if j.verdict != "not_judged"]
+    return [j for j in judgements if j.decision != "not_judged"]

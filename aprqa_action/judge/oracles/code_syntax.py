@@ -182,7 +182,7 @@ def code_syntax(
         if not programs:
             return Judgement("code_syntax", "external", f"{language} is judged by a program")
         judged = _checked(language, fenced[0] if fenced is not None else text, checker)
-    if judged.verdict == "fail" and truncated and not (fenced is not None and fenced[1]):
+    if judged.decision == "fail" and truncated and not (fenced is not None and fenced[1]):
         reason = f"the answer was cut off at max_tokens, so its code may be incomplete ({judged.reason})"
         return Judgement("code_syntax", "not_judged", reason, judged.excerpt)
     return judged
