@@ -23,21 +23,20 @@ Adding an oracle is one new file that calls `register_oracle` when it is importe
     register_oracle(Oracle("no_shouting", "F-QUAL-SHOUT", NoShouting, no_shouting))
 
 after which a playbook may declare `oracles: [{type: no_shouting, config: {max_upper_ratio: 0.3}}]`: the
-playbook schema (`aprqa schema`) is generated from the registered configs. A package outside aprqa makes
-its module known through the entry point group `aprqa.checks` (engine profiles: `aprqa.engines`). The
-built-in checks are modules that register themselves exactly so; they are imported first, in the order of
-`BUILTIN` (as pytest loads its own plugins by name), then the entry points.
+playbook schema (`aprqa schema`) is generated from the registered configs. A package makes its module known
+through the entry point group `aprqa.checks` (engine profiles: `aprqa.engines`); the built-in checks are
+registered exactly so, by aprqa's own pyproject.toml, and keep the order of `BUILTIN` whatever order the
+entry points come in.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Literal
 
-from aprqa_action.errors import InputError
+from aprqa_action.errors import InfrastructureError, InputError
 from aprqa_action.records import EvidenceItem, Observation, Record, ResolvedModel, Scenario
 from aprqa_action.records.axes import Format
 
@@ -46,8 +45,8 @@ if TYPE_CHECKING:
     from aprqa_action.playbook.prompts import PromptSpec
 
 ENTRY_POINTS = "aprqa.checks"
-# The built-in checks, in the order their items appear in the evidence: the answer oracles (composite order:
-# the first falsification is a scenario's verdict), then the run checks.
+# The built-in checks' modules, in the order their items appear in the evidence: the answer oracles (composite
+# order: the first falsification is a scenario's verdict), then the run checks.
 BUILTIN = (
     "aprqa_action.judge.oracles.garbage",
     "aprqa_action.judge.oracles.arithmetic",
@@ -154,15 +153,19 @@ def _changed() -> None:
 
 
 def load() -> None:
-    """Import the built-in checks, then every module of the `aprqa.checks` entry points, once."""
+    """Import every module of the `aprqa.checks` entry points (the built-ins' among them), once."""
     global _loaded, _loading
     if _loaded:
         return
     _loaded = _loading = True
     try:
-        for module in BUILTIN:
-            importlib.import_module(module)
-        for point in entry_points(group=ENTRY_POINTS):
+        points = entry_points(group=ENTRY_POINTS)
+        missing = [m for m in BUILTIN if m not in {p.value for p in points}]
+        if missing:
+            raise InfrastructureError(
+                f"aprqa's own checks are not registered ({', '.join(missing)}): install the package (pip install .)"
+            )
+        for point in points:
             try:
                 point.load()
             except Exception as exc:  # a broken plug-in is its author's to fix: say which, not a traceback

@@ -117,6 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         baseline=_evidence_path(args.baseline) if args.baseline else None,
         resume=args.resume is not None,
         run_url=_run_url(),
+        templates=_templates(args.templates),
     )
     stop = threading.Event()
     executors: list[Executor] = []
@@ -179,14 +180,26 @@ def cmd_merge(args: argparse.Namespace) -> int:
     baseline = _evidence_path(args.baseline) if args.baseline else None
     playbook = Path(args.playbook) if args.playbook else None
     policy = parse_fail_on(args.fail_on) if args.fail_on else None  # a usage error before anything is read
+    templates = _templates(args.templates)
     merged = merge([Path(p) for p in args.evidence], policy=policy, baseline=baseline, playbook=playbook)
     out = Path(args.output_dir)
     write_evidence(out, merged)
-    write_reports(merged, out, run_url=_run_url())
+    write_reports(merged, out, run_url=_run_url(), templates=templates)
     print(format_verdict(merged))
     print(f"evidence: {one_line(out / 'evidence.json')}")
     assert merged.verdict is not None
     return 0 if merged.verdict.qualified else 1
+
+
+def _templates(text: str | None) -> Path | None:
+    """--templates DIR: checked (every template compiles) before anything runs."""
+    if not text:
+        return None
+    from aprqa_action.report import check_templates
+
+    templates = Path(text)
+    check_templates(templates)
+    return templates
 
 
 def _evidence_path(text: str) -> Path:
@@ -211,9 +224,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     from aprqa_action.report import write_reports
     from aprqa_action.store.evidence import read_evidence
 
+    templates = _templates(args.templates)
     path = _evidence_path(args.evidence)
     evidence = _compared(read_evidence(path), args.baseline)
-    written = write_reports(evidence, Path(args.output_dir) if args.output_dir else path.parent, _run_url())
+    out = Path(args.output_dir) if args.output_dir else path.parent
+    written = write_reports(evidence, out, _run_url(), templates=templates)
     for name, path in written.items():
         print(f"{name}: {path}")
     return 0
@@ -266,6 +281,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         "claim": context.claim,
     }
     trusted = _trusted_playbook(args.playbook) if args.playbook else None
+    templates = Path(args.templates) if args.templates else None
     code = f" (aprqa run exited {args.run_exit_code})" if args.run_exit_code is not None else ""
     evidence = None
     try:
@@ -285,9 +301,12 @@ def cmd_publish(args: argparse.Namespace) -> int:
     request = None
     if evidence is not None and problem is None:
         try:
-            request = request_from_evidence(evidence, path, run_url=context.run_url, **options)
+            request = request_from_evidence(evidence, path, run_url=context.run_url, **options, templates=templates)
         except ValueError as exc:
             problem = f"{exc}{code}"
+        except InputError as exc:  # the user's templates: publish the verdict with ours rather than nothing
+            commands.warning(f"{exc}; the shipped templates are used", title=TITLE)
+            request = request_from_evidence(evidence, path, run_url=context.run_url, **options)
     if request is None:
         # No verdict to publish (the run failed with exit 2/3, or left none of its own): publish that fact.
         if isinstance(trusted, LoadedPlaybook):
@@ -479,6 +498,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
+    def templates_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--templates",
+            metavar="DIR",
+            help="your own report templates: a file here replaces the shipped one or partial of the same name",
+        )
+
     p = add("validate", "check playbooks against the schema (file:line errors, exit 2 when invalid)", cmd_validate)
     p.add_argument("playbooks", nargs="+", metavar="PLAYBOOK")
 
@@ -515,6 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="continue a cancelled run in DIR (its output dir) without redoing finished scenarios",
     )
+    templates_arg(p)
 
     p = add("merge", "combine the shard evidences of one playbook and model, judge again, write reports", cmd_merge)
     p.add_argument("evidence", nargs="+", metavar="EVIDENCE", help="evidence.json files (or their directories)")
@@ -527,11 +554,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the trusted playbook (e.g. the base branch's): its name and checks are used, not the ones the "
         "evidence recorded; evidence for another playbook is refused",
     )
+    templates_arg(p)
 
     p = add("report", "render junit.xml, summary.md and comment.md again from evidence.json alone", cmd_report)
     p.add_argument("evidence", metavar="EVIDENCE", help="evidence.json (or its directory)")
     p.add_argument("--output-dir", metavar="DIR", help="where the reports go (default: next to the evidence)")
     p.add_argument("--baseline", metavar="EVIDENCE", help="compare with this evidence in the reports")
+    templates_arg(p)
 
     p = add(
         "publish",
@@ -564,6 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the trusted playbook: it names the comment and status; evidence for another playbook is refused, "
         "and a different sha256 than the evidence recorded is said in the reports",
     )
+    templates_arg(p)
     p.add_argument(
         "--run-exit-code",
         type=int,

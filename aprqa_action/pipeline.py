@@ -156,7 +156,7 @@ def run(
         per_file = [pull_item(prepared.pulled), *contract_evidence]
         final = assemble.judged(state, observations, executor.version, per_file, prepared.problems)
         write_evidence(output_dir, final)
-        write_reports(final, output_dir, run_url=options.run_url)
+        write_reports(final, output_dir, run_url=options.run_url, templates=options.templates)
     return final
 
 
@@ -261,7 +261,7 @@ def cancelled_run(options: RunOptions, *, started: datetime | None = None) -> Ev
     assemble = Assembler(options, prepared, selected, selection, run_info, base)
     judged = assemble.judged("cancelled", observations, None, [pull_item(pulled)], problems={})
     write_evidence(output_dir, judged)
-    write_reports(judged, output_dir, run_url=options.run_url)
+    write_reports(judged, output_dir, run_url=options.run_url, templates=options.templates)
     return judged
 
 

@@ -37,6 +37,7 @@ def test_inputs_and_outputs_are_the_documented_ones() -> None:
         "output-dir",
         "fail-on",
         "baseline",
+        "templates",
         "github-token",
         "comment",
         "status",

@@ -266,12 +266,12 @@ def test_ten_thousand_scenarios_fit_and_say_what_they_left_out() -> None:
 def test_the_ladder_and_the_final_cut_hold_any_limit() -> None:
     view = build_view(fx.blocked())
     for limit in (20_000, 6_000, 3_000, 600):
-        text = _fit("summary.md.j2", view, SUMMARY_LADDER, limit, utf8_size, None, False)
+        text = _fit("summary.md.j2", view, SUMMARY_LADDER, limit, utf8_size, None, False, None)
         assert utf8_size(text) <= limit
         rendered = html(text)
         assert rendered.count("<details>") == rendered.count("</details>")
         assert rendered.count("<pre><code") == len(re.findall(r"</code></pre>", rendered))
-    assert _fit("summary.md.j2", view, SUMMARY_LADDER, 3_000, utf8_size, None, False).endswith(CUT_NOTE)
+    assert _fit("summary.md.j2", view, SUMMARY_LADDER, 3_000, utf8_size, None, False, None).endswith(CUT_NOTE)
 
 
 def test_cut_closes_an_open_fence_and_details() -> None:

@@ -22,6 +22,7 @@ def request_from_evidence(
     comment_author: str | None = None,
     expect_head_sha: str | None = None,
     claim: bool = False,
+    templates: Path | None = None,
 ) -> PublishRequest:
     verdict = evidence.verdict
     if verdict is None:
@@ -37,8 +38,8 @@ def request_from_evidence(
         mqs=verdict.mqs,
         grade=verdict.grade,
         status=verdict.status,
-        summary_markdown=render_summary(evidence, run_url=run_url, claim=claim),
-        comment_markdown=render_comment(evidence, run_url=run_url, claim=claim),
+        summary_markdown=render_summary(evidence, run_url=run_url, claim=claim, templates=templates),
+        comment_markdown=render_comment(evidence, run_url=run_url, claim=claim, templates=templates),
         failed_gates=failed,
         evidence_path=str(evidence_path),
         junit_path=str(directory / "junit.xml"),

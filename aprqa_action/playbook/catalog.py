@@ -1,8 +1,9 @@
 """The shipped playbooks, by model and tier: `aprqa list`, and `--model M --tier T` instead of a path.
 
 Model playbooks are named `{model}-{tier}.playbook.yaml` (e.g. qwen2.5-coder-7b-mvp), tiers from the cheapest:
-smoke, quick, mvp, standard, full. They are looked for in ./playbooks, in the source checkout aprqa runs from,
-and in the action's own directory ($GITHUB_ACTION_PATH) when aprqa runs inside the GitHub Action.
+smoke, quick, mvp, standard, full. They are looked for in ./playbooks, among those installed with aprqa
+(`aprqa_action.playbooks`, the repository's playbooks/), and in the action's own directory
+($GITHUB_ACTION_PATH) when aprqa runs inside the GitHub Action.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 from aprqa_action.errors import InputError
@@ -26,7 +28,7 @@ class Entry:
 
 
 def playbook_dirs() -> list[Path]:
-    candidates = [Path.cwd() / "playbooks", Path(__file__).resolve().parent.parent / "playbooks"]
+    candidates = [Path.cwd() / "playbooks", Path(str(files("aprqa_action.playbooks")))]
     if os.environ.get("GITHUB_ACTION_PATH"):
         candidates.append(Path(os.environ["GITHUB_ACTION_PATH"]) / "playbooks")
     found: list[Path] = []

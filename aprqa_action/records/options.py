@@ -47,3 +47,4 @@ class RunOptions(Record):
     baseline: Path | None = None  # evidence to compare with
     resume: bool = False  # keep what an earlier run in output_dir finished
     run_url: str | None = Field(default=None, description="the CI run, linked from the reports")
+    templates: Path | None = None  # the user's own report templates (--templates DIR)

@@ -11,13 +11,14 @@
 """
 
 from aprqa_action.report.junit import render_junit
-from aprqa_action.report.markdown import render_comment, render_summary
+from aprqa_action.report.markdown import check_templates, render_comment, render_summary
 from aprqa_action.report.write import COMMENT_FILE, JUNIT_FILE, SUMMARY_FILE, report_from_file, write_reports
 
 __all__ = [
     "COMMENT_FILE",
     "JUNIT_FILE",
     "SUMMARY_FILE",
+    "check_templates",
     "render_comment",
     "render_junit",
     "render_summary",

@@ -10,13 +10,27 @@ raw model output in a PR.
 from __future__ import annotations
 
 import math
+import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    TemplateError,
+    Undefined,
+)
+from jinja2.sandbox import SandboxedEnvironment
 
+from aprqa_action.errors import InputError
+from aprqa_action.oneline import one_line
 from aprqa_action.records import SCHEMA_VERSION, Evidence
 from aprqa_action.report import escape
 from aprqa_action.report.escape import Md
@@ -119,10 +133,20 @@ def _lookup(table: dict[str, str]) -> Any:
     return lambda key: Md(table.get(str(key), escape.inline(str(key))))
 
 
+def environment(templates: Path | None = None) -> Environment:
+    """The Jinja environment of the reports; `templates`: a directory whose files replace the shipped
+    templates and partials of the same name (`--templates DIR`)."""
+    if templates is not None and not templates.is_dir():
+        raise InputError(f"--templates {templates}: not a directory")
+    return _environment(str(templates.resolve()) if templates is not None else None)
+
+
 @cache
-def environment() -> Environment:
-    env = Environment(
-        loader=PackageLoader("aprqa_action", "templates"),
+def _environment(templates: str | None) -> Environment:
+    shipped = PackageLoader("aprqa_action.templates", ".")
+    # Sandboxed: a user's template reaches the report's records, never Python's internals through them.
+    env = SandboxedEnvironment(
+        loader=ChoiceLoader([FileSystemLoader(templates), shipped]) if templates is not None else shipped,
         autoescape=False,  # HTML autoescaping is the wrong escaping for Markdown; see _only_escaped
         undefined=StrictUndefined,
         finalize=_only_escaped,
@@ -130,7 +154,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(
+    ours = dict(
         cell=escape.table_cell,
         inline=escape.inline,
         html=escape.html_text,
@@ -152,7 +176,19 @@ def environment() -> Environment:
         cell_badge=_lookup(CELL_BADGES),
         status_badge=_lookup(STATUS_BADGES),
     )
+    env.filters.update({name: _defined(f) for name, f in ours.items()})
     return env
+
+
+def _defined(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter given an undefined name says so (StrictUndefined), instead of failing inside the filter."""
+
+    def checked(value: Any, *args: Any) -> Any:
+        if isinstance(value, Undefined):
+            value._fail_with_undefined_error()
+        return function(value, *args)
+
+    return checked
 
 
 def _check_url(run_url: str | None) -> str | None:
@@ -163,21 +199,51 @@ def _check_url(run_url: str | None) -> str | None:
     return run_url if parts.scheme in ("https", "http") and parts.netloc else None
 
 
-def _render(name: str, view: ReportView, limits: Limits, run_url: str | None, claim: bool) -> str:
-    return (
-        environment()
-        .get_template(name)
-        .render(
-            view=view,
-            v=view.verdict,
-            ev=view.evidence,
-            limits=limits,
-            run_url=run_url,
-            claim=claim,
-            schema_version=SCHEMA_VERSION,
-            names=CATEGORY_NAMES,
+def check_templates(templates: Path) -> None:
+    """Compile every template in the user's directory: a mistake is an error (exit 2) before a run, not
+    after it."""
+    env = environment(templates)
+    for path in sorted(templates.rglob("*.j2")):
+        name = path.relative_to(templates).as_posix()
+        try:
+            env.get_template(name)
+        except TemplateError as exc:
+            raise InputError(_template_error(templates, exc, name)) from None
+
+
+def _template_error(templates: Path, exc: Exception, name: str) -> str:
+    """`file:line: template error: …`, the file and line where it happened: Jinja's traceback frames are the
+    templates' own (a partial's, for an error in a partial)."""
+    where = f"{templates / (getattr(exc, 'name', None) or name)}"
+    line = getattr(exc, "lineno", None)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".j2")]
+    if line is None and frames:
+        where, line = frames[-1].filename, frames[-1].lineno
+    return f"{where}{f':{line}' if line else ''}: template error: {one_line(str(getattr(exc, 'message', None) or exc))}"
+
+
+def _render(
+    name: str, view: ReportView, limits: Limits, run_url: str | None, claim: bool, templates: Path | None
+) -> str:
+    try:
+        return (
+            environment(templates)
+            .get_template(name)
+            .render(
+                view=view,
+                v=view.verdict,
+                ev=view.evidence,
+                limits=limits,
+                run_url=run_url,
+                claim=claim,
+                schema_version=SCHEMA_VERSION,
+                names=CATEGORY_NAMES,
+            )
         )
-    )
+    except (TemplateError, TypeError) as exc:
+        if templates is None:  # ours: a bug, with its traceback
+            raise
+        raise InputError(_template_error(templates, exc, name)) from None
 
 
 def _fit(
@@ -188,27 +254,39 @@ def _fit(
     measure: Measure,
     run_url: str | None,
     claim: bool,
+    templates: Path | None,
 ) -> str:
     text = ""
     for limits in ladder:
-        text = _render(name, view, limits, run_url, claim)
+        text = _render(name, view, limits, run_url, claim, templates)
         if measure(text) <= limit:
             return text
     return cut(text, limit, CUT_NOTE, measure)
 
 
 def render_summary(
-    evidence: Evidence, run_url: str | None = None, *, view: ReportView | None = None, claim: bool = False
+    evidence: Evidence,
+    run_url: str | None = None,
+    *,
+    view: ReportView | None = None,
+    claim: bool = False,
+    templates: Path | None = None,
 ) -> str:
     """The job summary ($GITHUB_STEP_SUMMARY, `summary.md`): at most 1 MiB of UTF-8 for any evidence.
     `claim`: the evidence was made by code a fork controls, and the report says it is unverified."""
     view = view if view is not None else build_view(evidence)
-    return _fit("summary.md.j2", view, SUMMARY_LADDER, SUMMARY_LIMIT, utf8_size, _check_url(run_url), claim)
+    url = _check_url(run_url)
+    return _fit("summary.md.j2", view, SUMMARY_LADDER, SUMMARY_LIMIT, utf8_size, url, claim, templates)
 
 
 def render_comment(
-    evidence: Evidence, run_url: str | None = None, *, view: ReportView | None = None, claim: bool = False
+    evidence: Evidence,
+    run_url: str | None = None,
+    *,
+    view: ReportView | None = None,
+    claim: bool = False,
+    templates: Path | None = None,
 ) -> str:
     """The PR comment (`comment.md`): compact, and short enough for GitHub with the publisher's marker line."""
     view = view if view is not None else build_view(evidence)
-    return _fit("comment.md.j2", view, COMMENT_LADDER, COMMENT_BUDGET, len, _check_url(run_url), claim)
+    return _fit("comment.md.j2", view, COMMENT_LADDER, COMMENT_BUDGET, len, _check_url(run_url), claim, templates)

@@ -15,15 +15,18 @@ SUMMARY_FILE = "summary.md"
 COMMENT_FILE = "comment.md"
 
 
-def write_reports(evidence: Evidence, output_dir: Path, run_url: str | None = None) -> dict[str, Path]:
-    """junit.xml, summary.md and comment.md in `output_dir`; returns {"junit" | "summary" | "comment": path}."""
+def write_reports(
+    evidence: Evidence, output_dir: Path, run_url: str | None = None, templates: Path | None = None
+) -> dict[str, Path]:
+    """junit.xml, summary.md and comment.md in `output_dir`; returns {"junit" | "summary" | "comment": path}.
+    `templates`: a directory of the user's own Markdown templates (see report.markdown.environment)."""
     output_dir = Path(output_dir)
     with paused_gc():
         view = build_view(evidence)  # aggregated once, shared by both Markdown reports
         rendered = {
             "junit": (JUNIT_FILE, render_junit(evidence)),
-            "summary": (SUMMARY_FILE, render_summary(evidence, run_url, view=view)),
-            "comment": (COMMENT_FILE, render_comment(evidence, run_url, view=view)),
+            "summary": (SUMMARY_FILE, render_summary(evidence, run_url, view=view, templates=templates)),
+            "comment": (COMMENT_FILE, render_comment(evidence, run_url, view=view, templates=templates)),
         }
     written = {}
     for kind, (name, text) in rendered.items():
@@ -34,7 +37,7 @@ def write_reports(evidence: Evidence, output_dir: Path, run_url: str | None = No
 
 
 def report_from_file(
-    evidence_path: Path, output_dir: Path | None = None, run_url: str | None = None
+    evidence_path: Path, output_dir: Path | None = None, run_url: str | None = None, templates: Path | None = None
 ) -> dict[str, Path]:
     """`aprqa report EVIDENCE [--output-dir DIR]`: the reports again, from evidence.json alone.
 
@@ -45,4 +48,4 @@ def report_from_file(
     if path.is_dir():
         path = path / EVIDENCE_FILE
     evidence = read_evidence(path)
-    return write_reports(evidence, output_dir if output_dir is not None else path.parent, run_url)
+    return write_reports(evidence, output_dir if output_dir is not None else path.parent, run_url, templates)
