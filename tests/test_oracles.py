@@ -363,7 +363,7 @@ def test_composite_respects_a_prompts_oracle_selection() -> None:
 @pytest.mark.parametrize(
     ("spec", "text", "expected"),
     [
-        # the README's example: golden is not listed, yet its must_not_contain is enforced
+        # docs/gates.md's example: golden is not listed, yet its must_not_contain is enforced
         (
             PromptSpec(prompt="Name a prime.", oracles=["garbage"], must_not_contain=["4"]),
             "4 is a prime",

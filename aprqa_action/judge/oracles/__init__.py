@@ -5,7 +5,7 @@ The composite runs the oracles that apply in the registry's order (garbage, arit
 then any other): the first falsification is the verdict, and every reason is kept.
 
 Each oracle is a module here that registers itself (the contract: checks.py); its definition is
-that module's docstring (the README repeats them).
+that module's docstring (docs/gates.md repeats them).
 """
 
 from __future__ import annotations
