@@ -47,7 +47,7 @@ TARGET_MB = 200
 FRESH = """
 import json, sys, time
 from pathlib import Path
-from aprqa_action.evidence import read_evidence
+from aprqa_action.store.evidence import read_evidence
 from aprqa_action.report.junit import paused_gc, render_junit
 from aprqa_action.report.markdown import render_comment, render_summary
 from aprqa_action.report.view import build_view

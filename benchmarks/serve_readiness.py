@@ -1,7 +1,7 @@
 """How soon the harness uses a server once it is ready: from the server's first healthy answer to our first
 request arriving at it (target ≤ 50 ms).
 
-Each start goes through `aprqa_action.engines.server.EngineServer` with the reference profile's serve mode on
+Each start goes through `aprqa_action.execute.server.EngineServer` with the reference profile's serve mode on
 the SmolLM2 GGUF, exactly as the executor drives a serve cell: `start()` (free port, spawn, readiness poll every
 20 ms), then the first scenario's `request()`. Two independent observers:
 
