@@ -187,6 +187,12 @@ def oracles() -> dict[str, Oracle]:
     return {o.name: o for o in sorted(_oracles.values(), key=lambda o: _rank(o.judge))}
 
 
+def judging(declared: set[str]) -> list[Oracle]:
+    """The oracles that judge a playbook's answers when `declared` are its `oracles:` types: those, the ones
+    that judge by default when none is declared (garbage), and those that always judge (golden)."""
+    return [o for o in oracles().values() if o.name in declared or o.always or (o.by_default and not declared)]
+
+
 def checks() -> list[Check]:
     """The registered checks in the order their items appear in the evidence."""
     load()

@@ -205,6 +205,17 @@ class Variant(Record):
         return self
 
 
+class Requirement(Record):
+    """Python modules an engine run by "{python}" imports, for some formats (and modalities): checked before
+    a run, so a missing library is one clear error (exit 3) naming how to install it, not a failed cell."""
+
+    formats: list[Format] = Field(min_length=1)
+    modalities: list[Modality] | None = Field(default=None, description="default: every modality")
+    modules: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*$")]] = Field(min_length=1)
+    package: str = Field(min_length=1, description="what to install, as a person names it")
+    install: str = Field(min_length=1, description="the command that installs it")
+
+
 class EngineProfile(Record):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     description: str = ""
@@ -221,6 +232,7 @@ class EngineProfile(Record):
         default_factory=list,
         description="Modes that differ by engine release; the first whose `when` holds is used",
     )
+    requires: list[Requirement] = Field(default_factory=list)
 
     @field_validator("version_pattern")
     @classmethod

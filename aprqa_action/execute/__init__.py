@@ -69,15 +69,11 @@ def engine_version(profile: EngineProfile, stop: threading.Event | None = None) 
 
 
 def check_engine(profile: EngineProfile, scenarios: list[Scenario]) -> None:
-    """Fail early (exit 3) when an engine command the plan needs is not installed, or a library the embedded
-    reference engine needs for a planned format: it runs on this interpreter ({python}), so what is
-    importable here is what it can import; without the check every cell would fail with a traceback."""
+    """Fail early (exit 3) when an engine command the plan needs is not installed, or a Python module the
+    profile `requires` for a planned format and modality: an engine run as {python} runs on this interpreter,
+    so what is importable here is what it can import; without the check every cell would fail with a
+    traceback."""
     import importlib.util
-
-    gguf = ("llama-cpp-python", "pip install -e '.[engine]'", ["llama_cpp"])
-    serve_gguf = ["uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings"]
-    hf = ("torch and transformers", "pip install -e '.[engine-hf]'", ["torch", "transformers"])
-    reference_needs = {"gguf": gguf, "safetensors": hf}
 
     def importable(module: str) -> bool:
         try:
@@ -90,21 +86,17 @@ def check_engine(profile: EngineProfile, scenarios: list[Scenario]) -> None:
         if mode is None:
             continue
         program = mode.argv[0]
-        if program == "{python}":
-            if mode.argv[1:3] != ["-m", "aprqa_action.reference_engine"]:
-                continue
+        if program == "{python}":  # this interpreter runs it: the profile says which modules it must import
             for fmt in sorted({str(s.format) for s in scenarios if s.modality == modality}):
-                if fmt not in reference_needs:
-                    continue
-                package, command, modules = reference_needs[fmt]
-                if fmt == "gguf" and modality == "serve":
-                    modules = modules + serve_gguf  # llama-cpp-python's [server] extra
-                missing = [m for m in modules if not importable(m)]
-                if missing:
-                    raise InfrastructureError(
-                        f"engine {profile.name}: {fmt} {modality} needs {package}, but {sys.executable} cannot "
-                        f"import {', '.join(missing)}; install it: {command}"
-                    )
+                for need in profile.requires:
+                    if fmt not in need.formats or (need.modalities is not None and modality not in need.modalities):
+                        continue
+                    missing = [m for m in need.modules if not importable(m)]
+                    if missing:
+                        raise InfrastructureError(
+                            f"engine {profile.name}: {fmt} {modality} needs {need.package}, but {sys.executable} "
+                            f"cannot import {', '.join(missing)}; install it: {need.install}"
+                        )
             continue
         if shutil.which(program) is None and not Path(program).is_file():
             raise InfrastructureError(

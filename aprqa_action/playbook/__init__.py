@@ -191,7 +191,7 @@ class Playbook(Record):
             again = next(i for i, t in enumerate(types) if t in types[:i])
             raise AtKey(("oracles", again, "type"), f"oracles: {', '.join(twice)} declared more than once")
         registered = checks.oracles()
-        usable = {o.name for o in select_names(registered, set(types))}
+        usable = {o.name for o in checks.judging(set(types))}
         for i, prompt in enumerate(self.test_matrix.prompt_specs):
             for j, name in enumerate(prompt.oracles or []):
                 if name in usable:
@@ -290,11 +290,6 @@ def json_schema() -> dict[str, Any]:
 
 def json_schema_text() -> str:
     return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
-
-
-def select_names(registered: dict[str, checks.Oracle], declared: set[str]) -> list[checks.Oracle]:
-    """The oracles that judge when `declared` are the playbook's `oracles:` types (judge.oracles.select)."""
-    return [o for o in registered.values() if o.name in declared or o.always or (o.by_default and not declared)]
 
 
 def _entry(oracle: checks.Oracle) -> type[Record]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from aprqa_action.checks import Answer, Judgement, Oracle, oracles
+from aprqa_action.checks import Answer, Judgement, Oracle, judging
 from aprqa_action.records import Record
 
 if TYPE_CHECKING:
@@ -24,15 +24,9 @@ Configured = list[tuple[Oracle, Record]]
 
 
 def select(configs: Mapping[str, Record]) -> Configured:
-    """The oracles that judge, in the registry's order: those in `configs` (name → config); with none, the
-    ones that judge by default, with their defaults; and those that always judge (golden)."""
-    chosen = []
-    for name, oracle in oracles().items():
-        if name in configs:
-            chosen.append((oracle, configs[name]))
-        elif oracle.always or (oracle.by_default and not configs):
-            chosen.append((oracle, oracle.config()))
-    return chosen
+    """The oracles that judge (checks.judging), in the registry's order, each with its config from `configs`
+    (name → config) or its defaults."""
+    return [(oracle, configs.get(oracle.name) or oracle.config()) for oracle in judging(set(configs))]
 
 
 def configured(playbook: Playbook) -> Configured:
