@@ -57,10 +57,13 @@ def test_thresholds_from_the_policy() -> None:
 
 @pytest.mark.engine
 def test_a_throttled_engine_is_flagged_and_a_rerun_is_not(tmp_path: Path, smollm2: Path) -> None:
+    """Real runs: the same engine again is not a regression; one whose every token takes 100 ms longer (a
+    4× slower build) is. Only run cells: a chat cell's latency includes its prompt's evaluation, which other
+    work on two cores has stretched 8× between two identical runs; no test may depend on a quiet machine."""
     playbook = write_playbook(
         tmp_path / "p.yaml",
         test_matrix={
-            "modalities": ["run", "chat"],
+            "modalities": ["run"],
             "backends": ["cpu"],
             "scenario_count": 3,
             "max_tokens": 32,
@@ -70,15 +73,15 @@ def test_a_throttled_engine_is_flagged_and_a_rerun_is_not(tmp_path: Path, smollm
     throttled = load_profile("reference").model_dump(mode="json", exclude_none=True)
     throttled["name"] = "reference-throttled"
     argv = throttled["run"]["argv"]  # ["{python}", "-m", "aprqa_action.reference_engine", "run", ...]
-    throttled["run"]["argv"] = [argv[0], str(THROTTLED), *argv[3:]]  # only the run cells get slower
+    throttled["run"]["argv"] = [argv[0], str(THROTTLED), *argv[3:]]
     (tmp_path / "slow.yaml").write_text(yaml.safe_dump(throttled))
 
     def qualify(name: str, *extra: str | Path) -> tuple[int, str]:
         done = aprqa("run", playbook, "--model-path", smollm2, "--output-dir", tmp_path / name, *extra)
         return done.returncode, done.stdout + done.stderr
 
-    # 25 %: this machine's run-to-run noise (other work on two cores) reaches 15 % in a cell now and then
-    gate = ("--fail-on", "regression:25", "--baseline", tmp_path / "base")
+    # 50 %: far above a quiet machine's run-to-run noise (≤ 15 % in a cell), far below the throttle's −75 % tok/s
+    gate = ("--fail-on", "regression:50", "--baseline", tmp_path / "base")
     assert qualify("base")[0] == 0
     code, log = qualify("again", *gate)
     assert code == 0, log
@@ -90,7 +93,6 @@ def test_a_throttled_engine_is_flagged_and_a_rerun_is_not(tmp_path: Path, smollm
     slow = read_evidence(tmp_path / "slow" / "evidence.json").comparison
     assert slow is not None
     assert any(line.startswith("↓") and "tok/s gguf/cpu/run" in line for line in slow.regressions), slow.regressions
-    assert not any("chat" in line for line in slow.regressions)
     summary = (tmp_path / "slow" / "summary.md").read_text()
     assert "### Compared with the baseline" in summary and "tok/s gguf/cpu/run" in summary
     assert "tok/s gguf/cpu/run" in (tmp_path / "slow" / "comment.md").read_text()

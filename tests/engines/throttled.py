@@ -1,5 +1,5 @@
 """The reference engine made slower on purpose, for the baseline-comparison test: every generated token takes
-25 ms longer, as a slower build of the engine would. Same CLI as `python -m aprqa_action.reference_engine`."""
+100 ms longer, as a slower build of the engine would. Same CLI as `python -m aprqa_action.reference_engine`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import llama_cpp
 
 from aprqa_action.reference_engine import cli as reference
 
-DELAY_S = 0.025
+DELAY_S = 0.1
 
 
 def _slowed(original: Callable[..., Any]) -> Callable[..., Any]:
