@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
@@ -36,19 +38,27 @@ def _copy(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_a_stage_that_imports_a_later_one_breaks_the_build(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("module", "added", "broken"),
+    [
+        # a stage that imports a later one
+        (
+            "plan/__init__.py",
+            "from aprqa_action.report.view import build_view",
+            "aprqa_action.plan -> aprqa_action.report.view",
+        ),
+        # a record that imports anything else of ours
+        (
+            "records/run.py",
+            "from aprqa_action.errors import InputError",
+            "aprqa_action.records.run -> aprqa_action.errors",
+        ),
+    ],
+)
+def test_an_import_against_the_layers_breaks_the_build(tmp_path: Path, module: str, added: str, broken: str) -> None:
     root = _copy(tmp_path)
-    plan = root / "aprqa_action" / "plan" / "__init__.py"
-    plan.write_text(plan.read_text() + "\nfrom aprqa_action.report.view import build_view  # noqa: E402, F401\n")
+    path = root / "aprqa_action" / module
+    path.write_text(path.read_text() + f"\n{added}  # noqa: E402, F401\n")
     done = lint_imports(root)
     assert done.returncode == 1, done.stdout
-    assert "aprqa_action.plan -> aprqa_action.report.view" in done.stdout
-
-
-def test_a_record_that_imports_a_stage_breaks_the_build(tmp_path: Path) -> None:
-    root = _copy(tmp_path)
-    run = root / "aprqa_action" / "records" / "run.py"
-    run.write_text(run.read_text() + "\nfrom aprqa_action.errors import InputError  # noqa: E402, F401\n")
-    done = lint_imports(root)
-    assert done.returncode == 1, done.stdout
-    assert "aprqa_action.records.run -> aprqa_action.errors" in done.stdout
+    assert broken in done.stdout
