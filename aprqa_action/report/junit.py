@@ -90,8 +90,9 @@ def _properties(evidence: Evidence) -> dict[str, str]:
 
 
 def _case(item: EvidenceItem, classname: str, seconds: float) -> TestCase:
+    """`classname` is escaped already: it is the same for the whole suite."""
     subject = item.scenario_id or item.cell or item.id
-    case = TestCase(name=_xml(f"{item.gate_id} {subject}"), classname=_xml(classname), elapsed_sec=seconds)
+    case = TestCase(name=_xml(f"{item.gate_id} {subject}"), classname=classname, elapsed_sec=seconds)
     # junit-xml drops a result with neither message nor text, which would turn a failure into a pass.
     message = _xml(item.reason) or item.outcome
     text = _xml(clip_excerpt(item.excerpt)) if item.excerpt else None
@@ -165,7 +166,8 @@ def _render(evidence: Evidence) -> str:
     totals = {"tests": 0, "failures": 0, "errors": 0}
     total_time = 0.0
     for index, suite in enumerate(ordered):
-        cases = [_case(i, suite.classname, times.get(i.id, 0.0)) for i in suite.items]
+        classname = _xml(suite.classname)
+        cases = [_case(i, classname, times.get(i.id, 0.0)) for i in suite.items]
         built = TestSuite(
             name=_xml(suite.name),
             test_cases=cases,
