@@ -255,6 +255,7 @@ def _on_signals(callback: Callable[[bool], None]) -> None:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     from aprqa_action.github import publish
+    from aprqa_action.score import parse_fail_on
     from aprqa_action.github.commands import WorkflowCommands
     from aprqa_action.github.context import GitHubContext
     from aprqa_action.github.from_evidence import request_from_evidence, request_without_evidence
@@ -280,6 +281,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
         "expect_head_sha": args.expect_head_sha or None,
         "claim": context.claim,
     }
+    if args.fail_on is not None:
+        args.fail_on = str(parse_fail_on(args.fail_on))  # a usage error (exit 2) before anything is published
+    if args.model or args.tier:
+        args.playbook = _playbook(args)  # a shipped playbook, from aprqa's own installation: trusted
     trusted = _trusted_playbook(args.playbook) if args.playbook else None
     templates = Path(args.templates) if args.templates else None
     code = f" (aprqa run exited {args.run_exit_code})" if args.run_exit_code is not None else ""
@@ -327,8 +332,32 @@ def cmd_publish(args: argparse.Namespace) -> int:
     report = publish(request)
     for line in report.lines():
         print(f"publish: {one_line(line)}")
-    if args.fail_if_not_qualified and not request.qualified:
-        print("aprqa: not qualified (--fail-if-not-qualified)", file=sys.stderr)
+    return _publish_exit(args, request.qualified, evidence if problem is None else None)
+
+
+def _publish_exit(args: argparse.Namespace, qualified: bool, evidence: Evidence | None) -> int:
+    """0, or 1 (after publishing) under --fail-on: no verdict, a verdict that is not qualified, or one judged
+    under another policy than the one asked for (publish does not judge again: merge does)."""
+    policy = args.fail_on
+    if args.fail_if_not_qualified:
+        print("aprqa: warning: --fail-if-not-qualified is deprecated: use --fail-on gateway", file=sys.stderr)
+        if policy is None and not qualified:
+            print("aprqa: not qualified (--fail-if-not-qualified)", file=sys.stderr)
+            return 1
+    if policy is None:
+        return 0
+    if evidence is None or evidence.verdict is None:
+        print(f"aprqa: no verdict (--fail-on {policy})", file=sys.stderr)
+        return 1
+    if evidence.verdict.policy != policy:
+        print(
+            f"aprqa: the verdict was judged under --fail-on {one_line(evidence.verdict.policy)}, not {policy}: "
+            f"judge it again with `aprqa merge EVIDENCE -o DIR --fail-on {policy}` and publish that",
+            file=sys.stderr,
+        )
+        return 1
+    if not qualified:
+        print(f"aprqa: not qualified (--fail-on {policy})", file=sys.stderr)
         return 1
     return 0
 
@@ -439,6 +468,20 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_extras(args: argparse.Namespace) -> int:
+    """The extras the action installs with `extras: auto`: what the playbook's engine needs for its formats."""
+    from aprqa_action.engines import load_profile
+    from aprqa_action.records import Modality
+
+    playbook = load_playbook(_playbook(args)).playbook
+    profile = load_profile(args.engine if args.engine else playbook.engine)
+    modalities = set(playbook.test_matrix.modalities)
+    if playbook.profile_ci is not None and playbook.profile_ci.enabled:
+        modalities.add(Modality.RUN)  # the performance runs
+    print(",".join(profile.extras(playbook.model.formats, modalities)))
+    return 0
+
+
 def cmd_engines(args: argparse.Namespace) -> int:
     from aprqa_action.engines import builtin_names, load_profile
 
@@ -470,6 +513,10 @@ EXAMPLES = {
         "  aprqa publish aprqa-out/evidence.json --comment on-failure --status true"
     ),
     "engines": "example:\n  aprqa engines",
+    "extras": (
+        "example (prints e.g. engine,engine-hf; nothing for an engine aprqa does not install, such as apr):\n"
+        "  pip install \"apr-qa-action[$(aprqa extras --model smollm2-135m --tier smoke)]\""
+    ),
     "list": (
         "examples:\n  aprqa list --tier mvp\n"
         "  aprqa run --model qwen2.5-coder-7b --tier mvp --model-path /models/qwen2.5-coder-7b"
@@ -593,6 +640,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the trusted playbook: it names the comment and status; evidence for another playbook is refused, "
         "and a different sha256 than the evidence recorded is said in the reports",
     )
+    p.add_argument("--model", metavar="M", help="the trusted playbook is a shipped one: this model …")
+    p.add_argument("--tier", choices=TIERS, help="… and tier")
     templates_arg(p)
     p.add_argument(
         "--run-exit-code",
@@ -602,7 +651,13 @@ def build_parser() -> argparse.ArgumentParser:
         "the evidence is an earlier run's and 'no verdict' is published instead",
     )
     p.add_argument("--baseline", metavar="EVIDENCE", help="compare with this evidence in the summary and comment")
-    p.add_argument("--fail-if-not-qualified", action="store_true", help="exit 1 when the verdict is not qualified")
+    p.add_argument(
+        "--fail-on",
+        metavar="POLICY",
+        help="exit 1 after publishing unless the verdict, judged under POLICY (as run's --fail-on), is qualified; "
+        "default: publishing never fails",
+    )
+    p.add_argument("--fail-if-not-qualified", action="store_true", help=argparse.SUPPRESS)  # deprecated
 
     p = add("inspect", "print a model file's tensor table and its contract invariants I-2..I-5", cmd_inspect)
     p.add_argument("model", metavar="MODEL", help="a GGUF or SafeTensors file (or model.safetensors.index.json)")
@@ -610,6 +665,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantization", action="append", default=[], metavar="Q", help="declared scheme, e.g. q4_k_m")
     p.add_argument("--expect", action="append", type=_dimension, metavar="NAME=N", help="an expected dimension")
     p.add_argument("--max-tensors", type=int, default=40, metavar="N", help="rows of the tensor table (40)")
+
+    p = add("extras", "print the package extras the playbook's engine needs for its formats", cmd_extras)
+    p.add_argument("playbook", nargs="?", metavar="PLAYBOOK", help="a playbook file (or --model and --tier)")
+    p.add_argument("--model", metavar="M", help="a shipped model playbook by model")
+    p.add_argument("--tier", choices=TIERS, help="… and tier")
+    p.add_argument("--engine", metavar="NAME|FILE", help="engine profile, overriding the playbook's `engine`")
 
     add("schema", "print the playbook JSON Schema", cmd_schema)
     add("engines", "list the built-in engine profiles", cmd_engines)

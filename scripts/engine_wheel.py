@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,6 +51,17 @@ def main(argv: list[str]) -> int:
     key = hashlib.sha256(f"{pin}|{flags}|{platform.machine()}|{sys.version_info[:2]}".encode()).hexdigest()[:16]
     folder = Path(argv[0]) / key
     if not any(folder.glob("llama_cpp_python-*.whl")):
+        compilers = [c for c in (("cc", "gcc", "clang"), ("c++", "g++", "clang++")) if not any(map(shutil.which, c))]
+        if compilers:
+            # One line, an error annotation under GitHub Actions: what to install, or which input to set.
+            error = "::error title=aprqa install::" if os.environ.get("GITHUB_ACTIONS") == "true" else "error: "
+            print(
+                f"{error}building {pin} needs a C and a C++ compiler, and this machine has no "
+                f"{' and no '.join(c[0] for c in compilers)}: install them (Debian/Ubuntu: apt-get install "
+                "build-essential), or set the action input extras to '' when the engine is not the reference one",
+                file=sys.stderr,
+            )
+            return 3
         print(f"building {pin} with CMAKE_ARGS={flags!r} (once per wheelhouse: about 5 minutes)", file=sys.stderr)
         env = {**os.environ, "CMAKE_ARGS": flags}
         env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))

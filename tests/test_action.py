@@ -32,6 +32,8 @@ def test_inputs_and_outputs_are_the_documented_ones() -> None:
     action = yaml.safe_load(ACTION.read_text())
     assert list(action["inputs"]) == [
         "playbook",
+        "model",
+        "tier",
         "model-path",
         "engine",
         "output-dir",
@@ -40,14 +42,27 @@ def test_inputs_and_outputs_are_the_documented_ones() -> None:
         "templates",
         "github-token",
         "comment",
+        "commit-status",
         "status",
+        "key",
         "comment-author",
         "extras",
         "python",
         "extra-args",
     ]
-    assert list(action["outputs"]) == ["mqs", "grade", "status", "qualified", "evidence", "junit", "summary"]
-    assert action["inputs"]["playbook"]["required"] is True
+    assert list(action["outputs"]) == [
+        "verdict",
+        "exit-code",
+        "mqs",
+        "grade",
+        "status",
+        "qualified",
+        "evidence",
+        "junit",
+        "summary",
+    ]
+    assert action["inputs"]["playbook"]["required"] is False  # or model and tier
+    assert action["inputs"]["extras"]["default"] == "auto"
     assert action["inputs"]["github-token"]["default"] == "${{ github.token }}"
 
 

@@ -121,21 +121,21 @@ def without(tmp_path: Path, hidden: tuple[str, ...]) -> Path:
             "run",
             ("llama_cpp",),
             "gguf run needs llama-cpp-python, but {python} cannot import llama_cpp; install it: "
-            "pip install -e '.[engine]'",
+            "pip install -e '.[engine]' (in the GitHub Action: the input extras: engine)",
         ),
         (
             "gguf",
             "serve",
             ("uvicorn", "fastapi"),
             "gguf serve needs llama-cpp-python, but {python} cannot import uvicorn, fastapi; install it: "
-            "pip install -e '.[engine]'",
+            "pip install -e '.[engine]' (in the GitHub Action: the input extras: engine)",
         ),
         (
             "safetensors",
             "run",
             ("torch",),
             "safetensors run needs torch and transformers, but {python} cannot import torch; install it: "
-            "pip install -e '.[engine-hf]'",
+            "pip install -e '.[engine-hf]' (in the GitHub Action: the input extras: engine-hf)",
         ),
     ],
 )

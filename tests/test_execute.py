@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -126,4 +127,15 @@ def test_missing_engine_binary_is_an_infrastructure_error(tmp_path: Path, smollm
     playbook = write_playbook(tmp_path / "p.yaml", engine=profile)
     done = aprqa("run", playbook, "--model-path", smollm2, "--output-dir", tmp_path / "out")
     assert done.returncode == 3
-    assert "'no-such-engine-binary' is not installed or not on PATH" in done.stderr
+    assert "'no-such-engine-binary' is not installed or not on PATH (needed for run)\n" in done.stderr
+
+
+def test_a_missing_apr_says_how_to_install_it(tmp_path: Path, smollm2: Path) -> None:
+    playbook = write_playbook(tmp_path / "p.yaml", engine="apr")
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}  # no apr on this machine anyway; this makes sure
+    done = aprqa("run", playbook, "--model-path", smollm2, "--output-dir", tmp_path / "out", env=env)
+    assert done.returncode == 3
+    assert done.stderr.strip().splitlines()[-1] == (
+        "aprqa: error: engine apr: 'apr' is not installed or not on PATH (needed for run); install it: "
+        "cargo install apr-cli --locked (needs a Rust toolchain; put ~/.cargo/bin on PATH)"
+    )

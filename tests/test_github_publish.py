@@ -31,6 +31,7 @@ from github_api_server import (
 
 from aprqa_action.github import PublishReport, PublishRequest, publish
 from aprqa_action.github.comment import marker
+from aprqa_action.github.from_evidence import request_without_evidence
 from aprqa_action.github.retry import ClientOptions
 
 PLAYBOOK = "qwen2.5-coder-1.5b-ci"
@@ -417,6 +418,7 @@ def test_outputs_are_written_and_parse_back(gh: FakeGitHub, tmp_path: Path) -> N
     outputs = parse_github_output((tmp_path / "github_output").read_text())
 
     assert outputs == {
+        "verdict": "NOT_QUALIFIED",
         "mqs": "0",
         "grade": "F",
         "status": "BLOCKED",
@@ -424,6 +426,20 @@ def test_outputs_are_written_and_parse_back(gh: FakeGitHub, tmp_path: Path) -> N
         "evidence": "aprqa-out/evidence.json",
         "junit": "aprqa-out/junit.xml",
         "summary": "out/summary\nwith a newline.md",
+    }
+
+
+def test_no_verdict_is_verdict_error_with_no_score(gh: FakeGitHub, tmp_path: Path) -> None:
+    request = request_without_evidence("p", "aprqa run exited 3", comment_mode="off", post_status=False)
+    run(gh, tmp_path, request)
+
+    outputs = parse_github_output((tmp_path / "github_output").read_text())
+    assert {k: outputs[k] for k in ("verdict", "mqs", "grade", "status", "qualified")} == {
+        "verdict": "ERROR",
+        "mqs": "",
+        "grade": "",
+        "status": "",
+        "qualified": "false",
     }
 
 

@@ -77,7 +77,7 @@ def test_report_of_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_a_qualified_verdict_is_published_with_the_documented_status(gh: FakeGitHub, tmp_path: Path) -> None:
     source = evidence_dir(tmp_path, fx.qualified())
 
-    done = publish(gh, tmp_path, source / "evidence.json", "--run-exit-code", "0", "--fail-if-not-qualified")
+    done = publish(gh, tmp_path, source / "evidence.json", "--run-exit-code", "0", "--fail-on", "gateway")
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert statuses(gh) == [("success", f"aprqa/{QUALIFIED}", "MQS 700/1000 · grade C- · PROVISIONAL")]
@@ -91,15 +91,48 @@ def test_the_readme_shows_the_status_exactly_as_posted() -> None:
     assert f'("{status_description(700, "C-", "PROVISIONAL")}")' in readme
 
 
-def test_fail_if_not_qualified_fails_a_blocked_verdict_after_publishing_it(gh: FakeGitHub, tmp_path: Path) -> None:
+def test_fail_on_fails_a_blocked_verdict_after_publishing_it(gh: FakeGitHub, tmp_path: Path) -> None:
+    source = evidence_dir(tmp_path, fx.blocked())
+
+    done = publish(gh, tmp_path, source, "--run-exit-code", "1", "--fail-on", "gateway")
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "aprqa: not qualified (--fail-on gateway)"
+    assert [s[0] for s in statuses(gh)] == ["failure"]  # published first
+    assert len(gh.issue_comments(REPO, PR)) == 1
+
+
+def test_the_old_fail_if_not_qualified_still_works_and_says_it_is_deprecated(gh: FakeGitHub, tmp_path: Path) -> None:
     source = evidence_dir(tmp_path, fx.blocked())
 
     done = publish(gh, tmp_path, source, "--run-exit-code", "1", "--fail-if-not-qualified")
 
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "not qualified (--fail-if-not-qualified)" in done.stderr
-    assert [s[0] for s in statuses(gh)] == ["failure"]  # published first
-    assert len(gh.issue_comments(REPO, PR)) == 1
+    assert done.stderr.strip().splitlines() == [
+        "aprqa: warning: --fail-if-not-qualified is deprecated: use --fail-on gateway",
+        "aprqa: not qualified (--fail-if-not-qualified)",
+    ]
+
+
+def test_fail_on_another_policy_than_the_verdicts_fails_and_says_how_to_judge_again(
+    gh: FakeGitHub, tmp_path: Path
+) -> None:
+    source = evidence_dir(tmp_path, fx.qualified())  # judged under gateway
+
+    done = publish(gh, tmp_path, source, "--run-exit-code", "0", "--fail-on", "grade:A")
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "judged under --fail-on gateway, not grade:A" in done.stderr and "aprqa merge" in done.stderr
+    bad = publish(gh, tmp_path, source, "--fail-on", "grade:Q")
+    assert bad.returncode == 2 and "--fail-on 'grade:Q'" in bad.stderr
+
+
+def test_a_shipped_playbook_by_model_and_tier_is_the_trusted_one(gh: FakeGitHub, tmp_path: Path) -> None:
+    done = publish(gh, tmp_path, tmp_path / "missing.json", "--model", "smollm2-135m", "--tier", "smoke")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    [(state, context, _)] = statuses(gh)
+    assert (state, context) == ("error", "aprqa/smollm2-135m-smoke")
 
 
 def test_without_evidence_publishes_no_verdict_as_an_error(gh: FakeGitHub, tmp_path: Path) -> None:
@@ -117,8 +150,8 @@ def test_without_evidence_publishes_no_verdict_as_an_error(gh: FakeGitHub, tmp_p
     assert "## aprqa: smollm2-135m-demo — no verdict" in summary and "no such file" in summary
     assert outputs(tmp_path)["qualified"] == "false"
 
-    again = publish(gh, tmp_path, tmp_path / "missing.json", "--playbook", playbook, "--fail-if-not-qualified")
-    assert again.returncode == 1
+    again = publish(gh, tmp_path, tmp_path / "missing.json", "--playbook", playbook, "--fail-on", "gateway")
+    assert again.returncode == 1 and "no verdict (--fail-on gateway)" in again.stderr
 
 
 @pytest.mark.parametrize(
@@ -144,7 +177,7 @@ def test_a_verdict_the_run_exit_code_contradicts_is_not_published(
     summary = (tmp_path / "step_summary.md").read_text()
     assert "no verdict" in summary and (f"says {said}" in summary or f"({said})" in summary)
     assert "not trusted" in summary
-    assert (outputs(tmp_path)["qualified"], outputs(tmp_path)["status"]) == ("false", "BLOCKED")
+    assert (outputs(tmp_path)["qualified"], outputs(tmp_path)["verdict"], outputs(tmp_path)["status"]) == ("false", "ERROR", "")
     [comment] = gh.issue_comments(REPO, PR)
     assert "no verdict" in comment["body"] and "PROVISIONAL" not in comment["body"]
 

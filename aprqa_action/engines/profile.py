@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -214,6 +215,11 @@ class Requirement(Record):
     modules: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*$")]] = Field(min_length=1)
     package: str = Field(min_length=1, description="what to install, as a person names it")
     install: str = Field(min_length=1, description="the command that installs it")
+    extra: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="the aprqa package extra that installs it (the action's `extras` input picks it)",
+    )
 
 
 class EngineProfile(Record):
@@ -233,6 +239,9 @@ class EngineProfile(Record):
         description="Modes that differ by engine release; the first whose `when` holds is used",
     )
     requires: list[Requirement] = Field(default_factory=list)
+    install: str | None = Field(
+        default=None, description="how to install the engine's program, said when it is not on PATH"
+    )
 
     @field_validator("version_pattern")
     @classmethod
@@ -250,6 +259,17 @@ class EngineProfile(Record):
         if twice:
             raise ValueError(f"variants: {', '.join(twice)} named more than once")
         return self
+
+    def extras(self, formats: Iterable[Format], modalities: Iterable[Modality]) -> list[str]:
+        """The aprqa package extras that install what this engine needs for these formats and modalities,
+        in the order the profile requires them (the action's `extras: auto`)."""
+        formats, modalities = set(formats), set(modalities)
+        found: list[str] = []
+        for need in self.requires:
+            wanted = formats & set(need.formats) and (need.modalities is None or modalities & set(need.modalities))
+            if wanted and need.extra and need.extra not in found:
+                found.append(need.extra)
+        return found
 
     def mode(self, modality: Modality) -> ProcessMode | ServeMode | None:
         return {Modality.RUN: self.run, Modality.CHAT: self.chat, Modality.SERVE: self.serve}[modality]

@@ -93,14 +93,16 @@ def check_engine(profile: EngineProfile, scenarios: list[Scenario]) -> None:
                         continue
                     missing = [m for m in need.modules if not importable(m)]
                     if missing:
+                        action = f" (in the GitHub Action: the input extras: {need.extra})" if need.extra else ""
                         raise InfrastructureError(
                             f"engine {profile.name}: {fmt} {modality} needs {need.package}, but {sys.executable} "
-                            f"cannot import {', '.join(missing)}; install it: {need.install}"
+                            f"cannot import {', '.join(missing)}; install it: {need.install}{action}"
                         )
             continue
         if shutil.which(program) is None and not Path(program).is_file():
+            how = f"; install it: {profile.install}" if profile.install else ""
             raise InfrastructureError(
-                f"engine {profile.name}: {program!r} is not installed or not on PATH (needed for {modality})"
+                f"engine {profile.name}: {program!r} is not installed or not on PATH (needed for {modality}){how}"
             )
 
 

@@ -185,10 +185,13 @@ def _summary(request: PublishRequest, ctx: GitHubContext, redact: Redactor) -> t
 def _outputs(request: PublishRequest, ctx: GitHubContext, redact: Redactor) -> StepResult:
     if ctx.output is None:
         return _skipped("GITHUB_OUTPUT is not set")
+    # No verdict (the run could not judge): ERROR, and no score a later step could mistake for a bad model's.
+    judged = request.error is None
     values = {
-        "mqs": str(request.mqs),
-        "grade": request.grade,
-        "status": request.status,
+        "verdict": ("QUALIFIED" if request.qualified else "NOT_QUALIFIED") if judged else "ERROR",
+        "mqs": str(request.mqs) if judged else "",
+        "grade": request.grade if judged else "",
+        "status": request.status if judged else "",
         "qualified": "true" if request.qualified else "false",
         "evidence": request.evidence_path,
         "junit": request.junit_path,
