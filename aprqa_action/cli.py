@@ -6,6 +6,7 @@ Exit codes: 0 qualified/ok · 1 not qualified · 2 usage, configuration or input
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -64,19 +65,28 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("no playbooks found" + (" (looked in: " + ", ".join(map(str, playbook_dirs())) + ")"), file=sys.stderr)
         return 2
     rows = []
+    listed = []
     for entry in shown:
         playbook = load_playbook(entry.path).playbook
         m = playbook.test_matrix
         cells = len(m.modalities) * len(m.backends) * len(playbook.model.formats)
+        engine = playbook.engine if isinstance(playbook.engine, str) else playbook.engine.name
+        listed.append(
+            {"model": entry.model, "tier": entry.tier, "cells": cells, "scenarios": m.scenario_count}
+            | {"engine": engine, "path": str(entry.path)}
+        )
         rows.append(
             (
                 entry.model,
                 entry.tier,
                 f"{cells} cells × {m.scenario_count}",
-                playbook.engine if isinstance(playbook.engine, str) else playbook.engine.name,
+                engine,
                 str(entry.path),
             )
         )
+    if args.json:
+        print(json.dumps(listed, indent=2))
+        return 0
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
@@ -118,6 +128,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         resume=args.resume is not None,
         run_url=_run_url(),
         templates=_templates(args.templates),
+        verbosity=-1 if args.quiet else 1 if args.verbose else 0,
     )
     stop = threading.Event()
     executors: list[Executor] = []
@@ -255,11 +266,11 @@ def _on_signals(callback: Callable[[bool], None]) -> None:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     from aprqa_action.github import publish
-    from aprqa_action.score import parse_fail_on
     from aprqa_action.github.commands import WorkflowCommands
     from aprqa_action.github.context import GitHubContext
     from aprqa_action.github.from_evidence import request_from_evidence, request_without_evidence
     from aprqa_action.github.redact import Redactor
+    from aprqa_action.score import parse_fail_on
     from aprqa_action.store.evidence import read_evidence
 
     commands = WorkflowCommands(sys.stdout, Redactor(os.environ.get("GITHUB_TOKEN")))
@@ -443,7 +454,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     expected = ExpectedDims(**dict(args.expect)) if args.expect else None
     inspection = inspect(args.model, args.invariants, args.quantization, expected)
-    print(render(inspection, args.max_tensors), end="")
+    if args.json:
+        print(inspection.model_dump_json(indent=2))
+    elif inspection.failure is None:  # an unreadable file is the one error line below, not a table of it
+        print(render(inspection, args.max_tensors), end="")
     if inspection.failure is not None:
         raise InputError(f"{args.model}: cannot be read as a model file: {inspection.failure}")
     failed = [r.invariant for r in inspection.results if r.outcome == "fail"]
@@ -485,10 +499,13 @@ def cmd_extras(args: argparse.Namespace) -> int:
 def cmd_engines(args: argparse.Namespace) -> int:
     from aprqa_action.engines import builtin_names, load_profile
 
-    for name in builtin_names():
-        profile = load_profile(name)
+    profiles = [load_profile(name) for name in builtin_names()]
+    if args.json:
+        print(json.dumps([profile.model_dump(mode="json", exclude_defaults=True) for profile in profiles], indent=2))
+        return 0
+    for profile in profiles:
         modes = ", ".join(m for m in ("run", "chat", "serve") if getattr(profile, m) is not None)
-        print(f"{name:16} formats: {', '.join(profile.formats):28} modes: {modes:17} {profile.description}")
+        print(f"{profile.name:16} formats: {', '.join(profile.formats):28} modes: {modes:17} {profile.description}")
     return 0
 
 
@@ -515,7 +532,7 @@ EXAMPLES = {
     "engines": "example:\n  aprqa engines",
     "extras": (
         "example (prints e.g. engine,engine-hf; nothing for an engine aprqa does not install, such as apr):\n"
-        "  pip install \"apr-qa-action[$(aprqa extras --model smollm2-135m --tier smoke)]\""
+        '  pip install "apr-qa-action[$(aprqa extras --model smollm2-135m --tier smoke)]"'
     ),
     "list": (
         "examples:\n  aprqa list --tier mvp\n"
@@ -542,7 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=EXAMPLES[name],
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        p.set_defaults(func=func)
+        p.set_defaults(func=func, command_parser=p)
         return p
 
     def templates_arg(p: argparse.ArgumentParser) -> None:
@@ -583,6 +600,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", metavar="I/N", help="run the I-th of N balanced, disjoint slices of the plan")
     p.add_argument("--baseline", metavar="EVIDENCE", help="compare with this evidence (e.g. the base branch's)")
     p.add_argument("--only", metavar="K=V,…", help="only these cells, e.g. backend=cpu or format=gguf,modality=serve")
+    loudness = p.add_mutually_exclusive_group()
+    loudness.add_argument("-q", "--quiet", action="store_true", help="progress: only scenarios that did not pass")
+    loudness.add_argument(
+        "-v", "--verbose", action="store_true", help="progress: also each scenario's command, and a failure's output"
+    )
     p.add_argument(
         "--resume",
         metavar="DIR",
@@ -665,6 +687,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantization", action="append", default=[], metavar="Q", help="declared scheme, e.g. q4_k_m")
     p.add_argument("--expect", action="append", type=_dimension, metavar="NAME=N", help="an expected dimension")
     p.add_argument("--max-tensors", type=int, default=40, metavar="N", help="rows of the tensor table (40)")
+    p.add_argument("--json", action="store_true", help="print the whole inspection as JSON")
 
     p = add("extras", "print the package extras the playbook's engine needs for its formats", cmd_extras)
     p.add_argument("playbook", nargs="?", metavar="PLAYBOOK", help="a playbook file (or --model and --tier)")
@@ -673,10 +696,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", metavar="NAME|FILE", help="engine profile, overriding the playbook's `engine`")
 
     add("schema", "print the playbook JSON Schema", cmd_schema)
-    add("engines", "list the built-in engine profiles", cmd_engines)
+    p = add("engines", "list the built-in engine profiles", cmd_engines)
+    p.add_argument("--json", action="store_true", help="print the profiles as JSON")
     p = add("list", "list the shipped model playbooks by model and tier", cmd_list)
     p.add_argument("--model", metavar="M", help="only this model")
     p.add_argument("--tier", choices=TIERS, help="only this tier")
+    p.add_argument("--json", action="store_true", help="print them as JSON")
     return parser
 
 
@@ -689,7 +714,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:  # the command's own usage and a suggestion, not the top-level usage
+        args.command_parser.error(_unrecognized(args.command_parser, unknown))
     try:
         return int(args.func(args))
     except AprqaError as exc:
@@ -714,6 +741,19 @@ def _main(argv: list[str] | None) -> int:
         message = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
         print(f"aprqa: internal error: {message} — please report this bug{hint}", file=sys.stderr)
         return 3
+
+
+def _unrecognized(parser: argparse.ArgumentParser, unknown: list[str]) -> str:
+    """One line: what was not understood, and the option that was probably meant."""
+    import difflib
+
+    options = [option for action in parser._actions for option in action.option_strings]
+    said = []
+    for token in unknown:
+        name = token.split("=", 1)[0]
+        close = difflib.get_close_matches(name, options, n=1, cutoff=0.6) if name.startswith("-") else []
+        said.append(f"{one_line(token)} (did you mean {close[0]}?)" if close else one_line(token))
+    return f"unrecognized argument{'s' if len(unknown) > 1 else ''}: {', '.join(said)}"
 
 
 if __name__ == "__main__":

@@ -136,7 +136,7 @@ def run(
     assemble = Assembler(options, prepared, selected, selection, RunInfo(started=now(), host=host_info()), base)
     executor = Executor(
         profile,
-        reporter or make_reporter(workflow_groups()),
+        reporter or make_reporter(workflow_groups(), options.verbosity),
         sink=lambda obs: (observations.append(obs), append_stream(output_dir, obs)),
         fail_fast=playbook.failure_policy == "fail_fast",
         stop=stop,

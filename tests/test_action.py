@@ -226,3 +226,56 @@ def test_the_sharded_example_workflow_under_act(tmp_path: Path, smollm2: Path) -
         [status] = github.commit_statuses(REPO, HEAD_SHA)
         assert status["state"] == "success"
     assert TOKEN not in log
+
+
+def readme_quick_start() -> str:
+    """The first workflow of the README's "Use it in a workflow", as a user copies it."""
+    section = (ROOT / "README.md").read_text().split("## Use it in a workflow\n", 1)[1]
+    return section.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_quick_start_needs_nothing_from_the_users_repository() -> None:
+    workflow = yaml.safe_load(readme_quick_start())
+    [step] = workflow["jobs"]["qualify"]["steps"]
+    assert step == {"uses": "paiml/apr-qa-action@v1", "with": {"model": "smollm2-135m", "tier": "smoke"}}
+
+
+@pytest.mark.engine
+@pytest.mark.timeout(1500)
+def test_the_readme_quick_start_under_act_in_an_empty_repository(tmp_path: Path, smollm2: Path) -> None:
+    """The README's quick start copied literally into a repository with nothing else in it. The Hugging Face
+    Hub cannot be reached here: a local one (tests/fake_hf_hub.py) serves the real demo GGUF under the
+    playbook's hf_repo, through HF_ENDPOINT, as the real Hub would."""
+    from fake_hf_hub import running as hub_running
+
+    action = repository_copy(tmp_path, REPO)
+    user = tmp_path / "user"
+    (user / ".github" / "workflows").mkdir(parents=True)
+    (user / ".github" / "workflows" / "qualify.yml").write_text(readme_quick_start())
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    for argv in (["init", "-q"], ["remote", "add", "origin", f"https://github.com/{REPO}.git"], ["add", "-A"]):
+        subprocess.run([*git, *argv], cwd=user, check=True)
+    subprocess.run([*git, "commit", "-qm", "the quick start"], cwd=user, check=True)
+    playbook = yaml.safe_load((ROOT / "playbooks" / "models" / "smollm2-135m-smoke.playbook.yaml").read_text())
+    files = {"SmolLM2-135M-Instruct.Q4_1.gguf": smollm2.read_bytes(), "README.md": b"# model\n"}
+    with hub_running({playbook["model"]["hf_repo"]: files}) as hub, running() as github:
+        done = act(
+            user,
+            github.url,
+            "--local-repository",
+            f"paiml/apr-qa-action@v1={action}",
+            "--env",
+            f"HF_ENDPOINT={hub.url}",
+            "--env",
+            f"HF_HOME={tmp_path / 'hf'}",
+            workflow=".github/workflows/qualify.yml",
+        )
+        log = done.stdout + done.stderr
+        assert done.returncode == 0, log[-8000:]
+        assert hub.downloaded() == ["SmolLM2-135M-Instruct.Q4_1.gguf"]
+        assert "extras: engine (from the playbook's engine and formats)" in log
+        [comment] = github.issue_comments(REPO, PR)
+        assert "smollm2-135m-smoke" in comment["body"]
+        [status] = github.commit_statuses(REPO, HEAD_SHA)
+        assert (status["context"], status["state"]) == ("aprqa/smollm2-135m-smoke", "success")
+    assert TOKEN not in log

@@ -177,7 +177,8 @@ def test_a_verdict_the_run_exit_code_contradicts_is_not_published(
     summary = (tmp_path / "step_summary.md").read_text()
     assert "no verdict" in summary and (f"says {said}" in summary or f"({said})" in summary)
     assert "not trusted" in summary
-    assert (outputs(tmp_path)["qualified"], outputs(tmp_path)["verdict"], outputs(tmp_path)["status"]) == ("false", "ERROR", "")
+    said_outputs = outputs(tmp_path)
+    assert (said_outputs["qualified"], said_outputs["verdict"], said_outputs["status"]) == ("false", "ERROR", "")
     [comment] = gh.issue_comments(REPO, PR)
     assert "no verdict" in comment["body"] and "PROVISIONAL" not in comment["body"]
 
@@ -242,3 +243,23 @@ def test_the_part_of_a_plan_warning_is_escaped(gh: FakeGitHub, tmp_path: Path) -
     [line] = [line for line in done.stdout.splitlines() if "holds part of the plan" in line]
     assert line.startswith("::warning title=aprqa publish::") and "out%250A::error::forged" in line
     assert not any(line.startswith("::error") for line in done.stdout.splitlines())
+
+
+def test_each_key_keeps_its_own_comment_and_status(gh: FakeGitHub, tmp_path: Path) -> None:
+    # A job matrix over two engines: the failing one must not be hidden by the other's later success.
+    blocked = evidence_dir(tmp_path, fx.blocked(), "engine-a")
+    qualified = evidence_dir(tmp_path, fx.qualified(), "engine-b")
+    assert publish(gh, tmp_path, blocked, "--key", "engine-a").returncode == 0
+    assert publish(gh, tmp_path, qualified, "--key", "engine-b").returncode == 0
+    assert publish(gh, tmp_path, blocked, "--key", "engine-a").returncode == 0  # a rerun updates its own
+
+    states = {context: state for state, context, _ in statuses(gh)}
+    assert {c: s for c, s in states.items() if c.endswith((":engine-a", ":engine-b"))} == {
+        f"aprqa/{fx.blocked().playbook.name}:engine-a": "failure",
+        f"aprqa/{QUALIFIED}:engine-b": "success",
+    }
+    comments = gh.issue_comments(REPO, PR)
+    assert len(comments) == 2
+    assert sorted(c["body"].split("\n", 1)[0] for c in comments) == sorted(
+        [f"<!-- aprqa:{fx.blocked().playbook.name}:engine-a -->", f"<!-- aprqa:{QUALIFIED}:engine-b -->"]
+    )

@@ -4,6 +4,7 @@ Loading a profile starts nothing; execute/ drives the engine a profile describes
 
 from __future__ import annotations
 
+import difflib
 from importlib.metadata import EntryPoint, entry_points
 from importlib.resources import files
 from pathlib import Path
@@ -55,5 +56,7 @@ def load_profile(ref: str | EngineProfile) -> EngineProfile:
     elif ref.endswith((".yaml", ".yml")) or "/" in ref:
         path = Path(ref)
     else:
-        raise InputError(f"unknown engine {ref!r}: use one of {', '.join(builtin_names())} or a profile file")
+        close = difflib.get_close_matches(ref, builtin_names(), n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise InputError(f"unknown engine {ref!r}{hint}: use one of {', '.join(builtin_names())} or a profile file")
     return validate_document(EngineProfile, load_yaml(path))

@@ -43,12 +43,27 @@ class Groups(Protocol):
     def endgroup(self) -> None: ...
 
 
+QUIET, NORMAL, VERBOSE = -1, 0, 1
+PASSING = ("ok", "skipped", "not_run")  # what --quiet leaves out
+
+
+def details(observation: Observation) -> list[str]:
+    """--verbose: the command that ran and, for a scenario that did not pass, the end of what it printed."""
+    lines = [f"command: {one_line(' '.join(observation.command))}"] if observation.command else []
+    if observation.status not in PASSING:
+        tail = (observation.stderr_tail or observation.stdout_tail).strip()
+        if tail:
+            lines.append(f"output: {one_line(tail[-500:])}")
+    return lines
+
+
 class LineReporter:
     """Plain lines; with `groups` (on GitHub Actions) each cell is a collapsible group."""
 
-    def __init__(self, stream: TextIO, groups: Groups | None = None) -> None:
+    def __init__(self, stream: TextIO, groups: Groups | None = None, verbosity: int = NORMAL) -> None:
         self.stream = stream
         self.groups = groups
+        self.verbosity = verbosity
         self.count = 0
         self.total = 0
 
@@ -56,6 +71,8 @@ class LineReporter:
         self.total = total
 
     def cell(self, name: str, scenarios: int) -> None:
+        if self.verbosity == QUIET:
+            return
         title = f"{name} ({scenarios} scenario{'s' if scenarios != 1 else ''})"
         if self.groups is not None:
             self.groups.group(title)
@@ -64,14 +81,15 @@ class LineReporter:
 
     def done(self, scenario: Scenario, observation: Observation) -> None:
         self.count += 1
-        print(
-            f"[{self.count}/{self.total}] {one_line(scenario.id)}: {describe(observation)}",
-            file=self.stream,
-            flush=True,
-        )
+        if self.verbosity == QUIET and observation.status in PASSING:
+            return
+        lines = [f"[{self.count}/{self.total}] {one_line(scenario.id)}: {describe(observation)}"]
+        if self.verbosity == VERBOSE:
+            lines += [f"    {line}" for line in details(observation)]
+        print("\n".join(lines), file=self.stream, flush=True)
 
     def end_cell(self) -> None:
-        if self.groups is not None:
+        if self.groups is not None and self.verbosity != QUIET:
             self.groups.endgroup()
 
     def close(self) -> None:
@@ -81,8 +99,9 @@ class LineReporter:
 class LiveReporter:
     """A progress bar with the current cell, and one line per finished scenario above it."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, verbosity: int = NORMAL) -> None:
         self.console = console
+        self.verbosity = verbosity
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -103,7 +122,10 @@ class LiveReporter:
     def done(self, scenario: Scenario, observation: Observation) -> None:
         style = {"ok": "green", "skipped": "dim", "not_run": "dim"}.get(observation.status, "red")
         line = f"[{style}]{escape(scenario.id)}[/]: {escape(describe(observation))}"
-        self.progress.console.print(line, highlight=False)
+        if self.verbosity == VERBOSE:
+            line += "".join(f"\n    {escape(detail)}" for detail in details(observation))
+        if self.verbosity != QUIET or observation.status not in PASSING:
+            self.progress.console.print(line, highlight=False)
         self.progress.advance(self.task)
 
     def end_cell(self) -> None:
@@ -113,10 +135,10 @@ class LiveReporter:
         self.progress.stop()
 
 
-def make_reporter(groups: Groups | None = None) -> Reporter:
+def make_reporter(groups: Groups | None = None, verbosity: int = NORMAL) -> Reporter:
     """`groups`: on GitHub Actions, the workflow commands that fold each cell (on stdout, where they work)."""
     if groups is not None:
-        return LineReporter(sys.stdout, groups)
+        return LineReporter(sys.stdout, groups, verbosity)
     if sys.stderr.isatty():
-        return LiveReporter(Console(stderr=True))
-    return LineReporter(sys.stderr)
+        return LiveReporter(Console(stderr=True), verbosity)
+    return LineReporter(sys.stderr, verbosity=verbosity)

@@ -39,7 +39,9 @@ def parse_only(text: str) -> dict[str, list[str]]:
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, _, value = part.partition("=")
         if key not in KEYS or not value:
-            raise InputError(f"--only {text!r}: use key=value pairs with key one of {', '.join(KEYS)}")
+            close = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.5) if value else []
+            hint = f" (did you mean {close[0]}={value}?)" if close else ""
+            raise InputError(f"--only {text!r}{hint}: use key=value pairs with key one of {', '.join(KEYS)}")
         only.setdefault(key, []).append(value)
     return only
 

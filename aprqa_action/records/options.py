@@ -48,3 +48,5 @@ class RunOptions(Record):
     resume: bool = False  # keep what an earlier run in output_dir finished
     run_url: str | None = Field(default=None, description="the CI run, linked from the reports")
     templates: Path | None = None  # the user's own report templates (--templates DIR)
+    # Progress: -1 (--quiet) only scenarios that did not pass; 1 (--verbose) also each one's command and error.
+    verbosity: int = Field(default=0, ge=-1, le=1)
