@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import report_fixtures as fx
+from conftest import ROOT
 from markdown_it import MarkdownIt
 
 from aprqa_action.judge.cells import cell_results
@@ -165,8 +166,14 @@ def test_partially_skipped_cells_say_why() -> None:
     assert len(by_cell) == 8
     assert by_cell[("gguf", "cpu", "run")][3:7] == ["✅ pass", "2", "0", "0"]
     assert by_cell[("gguf", "gpu", "chat")][3:7] == ["⏭️ skip", "0", "0", "2"]
-    assert by_cell[("gguf", "gpu", "chat")][9] == f"skipped: {fx.NO_GPU}"
-    assert by_cell[("apr", "cpu", "run")][9].startswith("skipped: no apr file")
+    assert by_cell[("gguf", "gpu", "chat")][9] == by_cell[("apr", "cpu", "run")][9] == "skipped"
+    # Why, once, under the headline: the 4 apr cells for want of a file, the 2 gguf gpu cells for want of a GPU.
+    [said] = re.findall(r"<li><strong>Not executed:</strong> (.*?)</li>", rendered)
+    assert said == (
+        "6 of 8 cells (12 scenario(s)) — apr/cpu/run, apr/gpu/run, apr/cpu/chat, apr/gpu/chat: no apr file: none "
+        f"beside model.gguf and no *.apr in models/smollm2-135m-ci; gguf/gpu/run, gguf/gpu/chat: {fx.NO_GPU}"
+    )
+    assert render_comment(fx.partially_skipped()).count(fx.NO_GPU) == 1  # not once per cell
     perf = table_after(rendered, "Performance assertions")
     assert perf[2][:5] == ["F-PERF-TPS-GPU", "gguf/gpu", "⏭️ skip", "—", "≥ 50 tok/s"]
     contracts = table_after(rendered, "Contracts and integrity")
@@ -236,7 +243,8 @@ def test_a_cell_cut_short_by_cancellation_is_partial() -> None:
     cancelled = evidence.model_copy(update={"observations": observations, "items": items, "cells": cells})
     row = next(c for c in build_view(cancelled).cells if c.name == "gguf/cpu/run")
     assert (row.passed, row.skipped, row.result) == (2, 1, "partial")
-    assert cell_note(row) == "skipped: not run (cancelled)"
+    assert cell_note(row) == "skipped"
+    assert build_view(cancelled).unexecuted == "1 of 6 cells (1 scenario(s)) — gguf/cpu/run: not run (cancelled)"
 
 
 def test_run_url_is_encoded_and_anything_but_http_is_left_out() -> None:
@@ -299,3 +307,28 @@ def test_write_reports_and_regenerating_from_evidence_json_agree(tmp_path: Path)
     for kind, path in again.items():
         assert path.parent == tmp_path / "artifact"
         assert path.read_bytes() == written[kind].read_bytes(), kind
+
+
+def test_a_scored_check_that_cannot_fail_a_gateway_is_labelled_wherever_it_fails() -> None:
+    """The demo's real evidence (docs/sample): every gateway passed, one serve answer diverged between the formats
+    (F-REGR-PARITY, scored in REGR, gating nothing). The reports and JUnit say so; none says just ❌ fail."""
+    import xml.etree.ElementTree as ET
+
+    from aprqa_action.report.junit import render_junit
+    from aprqa_action.store.evidence import read_evidence
+
+    evidence = read_evidence(ROOT / "docs" / "sample" / "evidence.json")
+    assert evidence.verdict is not None and evidence.verdict.headline == "QUALIFIED"
+    comment = render_comment(evidence)
+    assert "| safetensors/cpu/serve | ❌ fail (not gating) | 2 | 1 | 0 |" in comment
+    assert "### Top failures (scored; none can fail a gateway)\n" in comment
+    assert "❌ fail (not gating) **F-REGR-PARITY:**" in comment
+    assert "| ❌ fail |" not in comment and "❌ fail <" not in comment
+    summary = render_summary(evidence)
+    assert "None of them can fail a gateway: they are scored, not gating." in summary
+    assert "| F-REGR-PARITY | ❌ fail (not gating) | 1 |" in summary
+    root = ET.fromstring(render_junit(evidence))
+    [failure] = root.iter("failure")
+    assert failure.get("message", "").startswith("not gating: safetensors diverges from gguf")
+    props = {p.get("name"): p.get("value") for p in next(root.iter("properties"))}
+    assert props["aprqa.verdict"] == "QUALIFIED"

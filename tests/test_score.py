@@ -128,13 +128,75 @@ def test_policies() -> None:
     assert not v.qualified and "did not complete" in v.policy_reason
 
 
-@pytest.mark.parametrize("policy", ["grade:Z", "mqs:abc", "mqs:1001", "always", "", "regression:0", "regression:x"])
+def test_the_status_policy_fails_a_blocked_model_that_passed_every_gateway() -> None:
+    base = dict(all_cells_executed=True)
+    four_hundred = items(QUAL="C", STAB="C")  # 200 + 200: every gateway passes, status BLOCKED
+    assert verdict(four_hundred, observations(ok=1), PASSING, **base).qualified  # the gateway policy: passes
+    v = verdict(four_hundred, observations(ok=1), PASSING, policy=parse_fail_on("status"), **base)
+    assert (v.status, v.qualified) == ("BLOCKED", False)
+    assert v.policy_reason == "status BLOCKED (MQS 400 < 700), and the status policy needs at least PROVISIONAL"
+    seven_hundred = items(QUAL="C", PERF="C", STAB="C", COMP="C")  # 700: PROVISIONAL
+    assert verdict(seven_hundred, observations(ok=1), PASSING, policy=parse_fail_on("status"), **base).qualified
+    v = verdict(seven_hundred, observations(ok=1), PASSING, policy=parse_fail_on("status:CERTIFIED"), **base)
+    assert not v.qualified
+    assert v.policy_reason == "status PROVISIONAL (MQS ≥ 700, < 900), and the status:CERTIFIED policy needs CERTIFIED"
+    thousand = items(QUAL="C", PERF="C", STAB="C", COMP="C", EDGE="C", REGR="C")  # 1000: CERTIFIED
+    v = verdict(thousand, observations(ok=1), PASSING, policy=parse_fail_on("status:CERTIFIED"), **base)
+    assert (v.status, v.qualified, v.policy_reason) == (
+        "CERTIFIED",
+        True,
+        "every gateway passed and the status:CERTIFIED policy held",
+    )
+
+
+def test_the_executed_policy_fails_a_run_with_unexecuted_cells() -> None:
+    scored = items(QUAL="C", PERF="C", STAB="C", COMP="C")  # 700, PROVISIONAL either way
+    policy = parse_fail_on("executed")
+    v = verdict(scored, observations(ok=1, skipped=1), PASSING, all_cells_executed=False, policy=policy)
+    assert (v.mqs, v.qualified, v.headline) == (700, False, "NOT QUALIFIED")
+    assert v.policy_reason == "not every declared cell was executed, and the executed policy needs them all"
+    v = verdict(scored, observations(ok=1), PASSING, all_cells_executed=True, policy=policy)
+    assert (v.qualified, v.policy_reason) == (True, "every gateway passed and the executed policy held")
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        "executed:1",
+        "status:BLOCKED",
+        "status:PROVISIONAL",
+        "status:",
+        "grade:Z",
+        "mqs:abc",
+        "mqs:1001",
+        "always",
+        "",
+        "regression:0",
+        "regression:x",
+    ],
+)
 def test_bad_policies_are_input_errors(policy: str) -> None:
     with pytest.raises(InputError):
         parse_fail_on(policy)
 
 
-@pytest.mark.parametrize("text", ["gateway", "grade:B+", "mqs:800", "regression:12.5", "regression:10"])
+@pytest.mark.parametrize(
+    "text",
+    ["gateway", "grade:B+", "mqs:800", "status", "status:CERTIFIED", "executed", "regression:12.5", "regression:10"],
+)
 def test_a_policy_reads_back_as_it_was_written(text: str) -> None:
     """The verdict records the policy as text; merge and report parse it again from there."""
     assert str(parse_fail_on(text)) == text
+
+
+def test_a_lenient_policy_never_says_qualified_beside_blocked() -> None:
+    # QUAL 200·2/4 = 100, STAB 200, COMP 150·2/2 = 150 → 450: every gateway passed, status BLOCKED (< 700).
+    scored = items(QUAL="CCFF", STAB="C", COMP="CC")
+    v = verdict(scored, observations(ok=4), PASSING, all_cells_executed=True)
+    assert (v.mqs, v.status, v.qualified) == (450, "BLOCKED", True)
+    assert v.headline == "PASSES fail-on: gateway, BLOCKED"
+    assert v.policy_reason == "every gateway passed; fail-on: status would fail it"
+    v = verdict(scored, observations(ok=4), PASSING, all_cells_executed=True, policy=parse_fail_on("status"))
+    assert (v.qualified, v.headline) == (False, "NOT QUALIFIED")
+    v = verdict(items(QUAL="C", STAB="C", COMP="C", PERF="C"), observations(ok=4), PASSING, all_cells_executed=True)
+    assert (v.mqs, v.status, v.headline) == (700, "PROVISIONAL", "QUALIFIED")

@@ -293,4 +293,5 @@ def test_a_shards_summary_puts_the_part_on_its_own_line() -> None:
         "- **Part of the plan:** shard 1/2, backend=cpu — 24 of 25 scenarios; the verdict covers this part only "
         "(`aprqa merge` judges the whole)"
     )
-    assert summary[run + 2].startswith("- **Playbook:**")
+    assert summary[run + 2].startswith("- **Not executed:** 6 of 8 cells")
+    assert summary[run + 3].startswith("- **Playbook:**")

@@ -26,7 +26,7 @@ def comment_note(run_url: str | None) -> str:
         "\n---\n"
         "> [!WARNING]\n"
         "> This comment was truncated to fit GitHub's 65,536-character limit. "
-        f"The full report is in the job summary and the evidence artifact of {where}.\n"
+        f"The full report is in the job summary of {where}.\n"
     )
 
 

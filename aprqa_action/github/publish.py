@@ -168,7 +168,7 @@ def publish(
 def _full_report(request: PublishRequest, ctx: GitHubContext) -> str:
     where = f"`{request.summary_path}`" if request.summary_path else "summary.md"
     run = f" ([workflow run]({ctx.run_url}))" if ctx.run_url else ""
-    return f"{where} in the evidence artifact of this run{run}"
+    return f"{where} in the output directory of this run{run} (upload it as an artifact to keep it)"
 
 
 def _summary(request: PublishRequest, ctx: GitHubContext, redact: Redactor) -> tuple[StepResult, bool]:

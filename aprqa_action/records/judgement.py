@@ -95,3 +95,11 @@ class Verdict(Record):
     policy: str
     policy_reason: str
     counts: dict[str, int]
+
+    @property
+    def headline(self) -> str:
+        """The gating result in words, never QUALIFIED beside BLOCKED: a model that passes a lenient policy
+        while its status is BLOCKED is said to pass that policy, and to be BLOCKED."""
+        if not self.qualified:
+            return "NOT QUALIFIED"
+        return f"PASSES fail-on: {self.policy}, BLOCKED" if self.status == "BLOCKED" else "QUALIFIED"

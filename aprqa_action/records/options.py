@@ -15,14 +15,18 @@ DEFAULT_THRESHOLD_PCT = 10.0  # a metric change a baseline comparison flags when
 
 class FailPolicy(Record):
     """`--fail-on`: besides the gateways, what must hold for the run to qualify — nothing (`gateway`), a
-    grade (`grade:B`), an MQS (`mqs:800`) or no regression against a baseline (`regression:10`)."""
+    grade (`grade:B`), an MQS (`mqs:800`), a certification status (`status`: not BLOCKED; `status:CERTIFIED`),
+    every declared cell executed (`executed`) or no regression against a baseline (`regression:10`)."""
 
-    kind: Literal["gateway", "grade", "mqs", "regression"] = "gateway"
+    kind: Literal["gateway", "grade", "mqs", "status", "executed", "regression"] = "gateway"
     grade: str | None = None
     mqs: int | None = None
+    status: Literal["PROVISIONAL", "CERTIFIED"] | None = None  # the least status that qualifies
     regression_pct: float | None = None
 
     def __str__(self) -> str:
+        if self.kind == "status":
+            return "status" if self.status == "PROVISIONAL" else f"status:{self.status}"
         value = {"grade": self.grade, "mqs": self.mqs, "regression": self.regression_pct}.get(self.kind)
         if isinstance(value, float):
             value = f"{value:g}"

@@ -13,8 +13,9 @@ assertions (their cell is format/backend/run, so their suite is `…/run (profil
 name no cell. One testcase per evidence item: name `<gate id> <scenario id>` (or `<gate id> <cell>`),
 classname `aprqa.<playbook>.<cell>` — the cell keeps its slashes, so the tools that split a classname at its
 last dot still show the cell as the class. Falsified → <failure>, Crashed / Timeout → <error>, Skipped →
-<skipped>; the message is the reason and the text the excerpt that was judged. Every suite carries the
-verdict as properties (MQS, grade, status, qualified, each gateway's result and reason).
+<skipped>; the message is the reason (prefixed `not gating:` for a scored check that cannot fail a gateway)
+and the text the excerpt that was judged. Every suite carries the verdict as properties (MQS, grade, status,
+qualified, the verdict's headline, each gateway's result and reason).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from junit_xml import TestCase, TestSuite  # type: ignore[import-untyped]
 
 from aprqa_action.records import Evidence, EvidenceItem
 from aprqa_action.report.escape import visible
+from aprqa_action.score.gateways import gates
 
 EXCERPT_LIMIT = 4_000  # characters of an excerpt in a <failure> / <error>; real excerpts are about 300
 
@@ -82,6 +84,7 @@ def _properties(evidence: Evidence) -> dict[str, str]:
         "aprqa.grade": v.grade,
         "aprqa.status": v.status,
         "aprqa.qualified": "true" if v.qualified else "false",
+        "aprqa.verdict": v.headline,
     }
     for gate in v.gateways:
         props[f"aprqa.gateway.{gate.id}"] = f"{'passed' if gate.passed else 'failed'}: {gate.name}"
@@ -95,6 +98,8 @@ def _case(item: EvidenceItem, classname: str, seconds: float) -> TestCase:
     case = TestCase(name=_xml(f"{item.gate_id} {subject}"), classname=classname, elapsed_sec=seconds)
     # junit-xml drops a result with neither message nor text, which would turn a failure into a pass.
     message = _xml(item.reason) or item.outcome
+    if item.outcome in ("Falsified", "Crashed") and not gates(item):  # as the reports label it
+        message = f"not gating: {message}"
     text = _xml(clip_excerpt(item.excerpt)) if item.excerpt else None
     if item.outcome == "Falsified":
         case.add_failure_info(message=message, output=text, failure_type=item.gate_id)

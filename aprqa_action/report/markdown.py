@@ -45,6 +45,7 @@ from aprqa_action.report.limits import (
     utf8_size,
 )
 from aprqa_action.report.view import CATEGORY_NAMES, ReportView, build_view, cell_note, pass_rate
+from aprqa_action.score.gateways import gates
 
 OUTCOME_BADGES = {
     "Corroborated": "✅ pass",
@@ -53,6 +54,7 @@ OUTCOME_BADGES = {
     "Timeout": "⏱️ timeout",
     "Skipped": "⏭️ skip",
 }
+NOT_GATING = frozenset({"❌ fail", "💥 crash"})  # the badges a scored-only failure shows
 CELL_BADGES = {"pass": "✅ pass", "fail": "❌ fail", "skip": "⏭️ skip", "partial": "🟡 partial", "pending": "⏳ pending"}
 STATUS_BADGES = {"CERTIFIED": "🏅 CERTIFIED", "PROVISIONAL": "🟡 PROVISIONAL", "BLOCKED": "🔴 BLOCKED"}
 CUT_NOTE = (
@@ -133,6 +135,16 @@ def _lookup(table: dict[str, str]) -> Any:
     return lambda key: Md(table.get(str(key), escape.inline(str(key))))
 
 
+def _badge(table: dict[str, str]) -> Any:
+    """A failure's badge, labelled when it is scored but cannot fail a gateway (`gating` false)."""
+
+    def badge(key: object, gating: bool = True) -> Md:
+        shown = table.get(str(key), escape.inline(str(key)))
+        return Md(shown if gating or shown not in NOT_GATING else f"{shown} (not gating)")
+
+    return badge
+
+
 def environment(templates: Path | None = None) -> Environment:
     """The Jinja environment of the reports; `templates`: a directory whose files replace the shipped
     templates and partials of the same name (`--templates DIR`)."""
@@ -172,8 +184,9 @@ def _environment(templates: str | None) -> Environment:
         rate=_rate,
         cell_note=cell_note,
         pass_rate=pass_rate,
-        outcome_badge=_lookup(OUTCOME_BADGES),
-        cell_badge=_lookup(CELL_BADGES),
+        outcome_badge=_badge(OUTCOME_BADGES),
+        cell_badge=_badge(CELL_BADGES),
+        gates=gates,
         status_badge=_lookup(STATUS_BADGES),
     )
     env.filters.update({name: _defined(f) for name, f in ours.items()})

@@ -13,7 +13,7 @@ def format_verdict(evidence: Evidence) -> str:
     if v is None:
         return f"{name}: run {evidence.run.state}, not judged yet"
     lines = [
-        f"{name}: {'QUALIFIED' if v.qualified else 'NOT QUALIFIED'} ({one_line(v.policy_reason)}) — "
+        f"{name}: {one_line(v.headline)} ({one_line(v.policy_reason)}) — "
         f"MQS {v.mqs}/1000, grade {v.grade}, status {v.status} ({one_line(v.status_reason)})"
     ]
     for gate in v.gateways:

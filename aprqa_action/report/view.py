@@ -12,9 +12,10 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
-from aprqa_action.judge.cells import BAD_OUTCOMES
+from aprqa_action.judge.cells import BAD_OUTCOMES, failure_label
 from aprqa_action.records import CellResult, Evidence, EvidenceItem, Scenario, Verdict
 from aprqa_action.records.axes import Backend
+from aprqa_action.score.gateways import gates
 
 CONTRACT_PREFIXES = ("F-CONTRACT-", "G0-")
 STATUS_ORDER = ("ok", "failed", "crashed", "timeout", "skipped", "not_run")
@@ -38,8 +39,8 @@ def cell_note(cell: CellResult) -> str:
     parts = []
     if cell.failed_gates:
         parts.append("failed: " + ", ".join(f"{gate} ×{n}" for gate, n in cell.failed_gates))
-    if cell.skip_reason:
-        parts.append(f"skipped: {cell.skip_reason}")
+    if cell.skip_reason:  # why is said once, under the headline (ReportView.unexecuted)
+        parts.append("skipped")
     if cell.pending:
         parts.append(f"{cell.pending} not judged yet")
     return "; ".join(parts)
@@ -64,6 +65,7 @@ class FailureGroup:
     count: int
     cells: tuple[str, ...]
     first_reason: str
+    gating: bool  # False: a scored check that cannot fail a gateway
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,10 @@ class Failure:
     @property
     def outcome(self) -> str:
         return self.items[0].outcome
+
+    @property
+    def gating(self) -> bool:
+        return any(gates(i) for i in self.items)
 
     @property
     def excerpts(self) -> list[tuple[str, list[str]]]:
@@ -102,10 +108,37 @@ class ReportView:
     duration_s: float | None
     profile_runs: int  # profile_ci warmup and measure scenarios, beside the matrix
     repeated: bool = False  # test_matrix.repeat > 1: cells show a pass rate with its 95 % interval
+    gating_labels: frozenset[str] = frozenset()  # the failure labels (as cells name them) that gate
+
+    def cell_gating(self, cell: CellResult) -> bool:
+        """Whether a failed cell failed on a check that gates, or only on scored ones."""
+        return any(label in self.gating_labels for label, _ in cell.failed_gates)
+
+    @property
+    def unexecuted(self) -> str:
+        """How many cells did not run, and why — said once, under the headline; empty when all ran."""
+        skipped = [c for c in self.cells if c.skipped]
+        groups: dict[str, list[str]] = {}
+        for c in skipped:
+            groups.setdefault(c.skip_reason or "no reason recorded", []).append(c.name)
+        if not groups:
+            return ""
+        why = "; ".join(f"{', '.join(names)}: {reason}" for reason, names in groups.items())
+        scenarios = sum(c.skipped for c in skipped)
+        return f"{len(skipped)} of {len(self.cells)} cells ({scenarios} scenario(s)) — {why}"
+
+    @property
+    def gating_failures(self) -> bool:
+        return any(g.gating for g in self.failure_groups)
 
     @property
     def chart(self) -> list[tuple[str, float]]:
         return [(c.name, c.tok_per_sec) for c in self.cells if c.tok_per_sec is not None]
+
+    @property
+    def measurable(self) -> int:
+        """The MQS points this run could earn: the maxima of the categories it judged anything in."""
+        return sum(c.max for c in self.verdict.categories if c.judged) if self.verdict else 0
 
     @property
     def gpu(self) -> str:
@@ -185,6 +218,7 @@ def build_view(evidence: Evidence) -> ReportView:
             count=len(members),
             cells=tuple(sorted({m.cell or "—" for m in members})),
             first_reason=members[0].reason,
+            gating=gates(members[0]),
         )
         for (gate, outcome), members in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     ]
@@ -206,4 +240,5 @@ def build_view(evidence: Evidence) -> ReportView:
         duration_s=duration,
         profile_runs=len(evidence.scenarios) - len(matrix),
         repeated=any(s.attempt > 0 for s in matrix),
+        gating_labels=frozenset(failure_label(i) for _, _, i in bad if gates(i)),
     )

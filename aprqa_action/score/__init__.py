@@ -61,9 +61,12 @@ def category_scores(items: list[EvidenceItem]) -> list[CategoryScore]:
 
 
 def parse_fail_on(policy: str) -> FailPolicy:
-    """`gateway`, `grade:<G>`, `mqs:<N>` or `regression:<pct>` (the last is applied with a baseline)."""
-    if policy == "gateway":
-        return FailPolicy()
+    """`gateway`, `grade:<G>`, `mqs:<N>`, `status[:CERTIFIED]`, `executed` or `regression:<pct>` (the last is
+    applied with a baseline)."""
+    if policy in ("gateway", "executed"):
+        return FailPolicy(kind=policy)
+    if policy in ("status", "status:CERTIFIED"):  # one spelling each: publish compares the policy as text
+        return FailPolicy(kind="status", status="CERTIFIED" if policy.endswith("CERTIFIED") else "PROVISIONAL")
     found = re.fullmatch(r"(grade|mqs):(.+)", policy)
     if found and found.group(1) == "grade" and found.group(2) in GRADE_ORDER:
         return FailPolicy(kind="grade", grade=found.group(2))
@@ -73,7 +76,8 @@ def parse_fail_on(policy: str) -> FailPolicy:
     if pct and 0 < float(pct.group(1)) <= 1000:
         return FailPolicy(kind="regression", regression_pct=float(pct.group(1)))
     raise InputError(
-        f"--fail-on {policy!r}: use gateway, grade:<{'|'.join(GRADE_ORDER)}>, mqs:<0..1000> or regression:<percent>"
+        f"--fail-on {policy!r}: use gateway, grade:<{'|'.join(GRADE_ORDER)}>, mqs:<0..1000>, status, "
+        "status:CERTIFIED, executed or regression:<percent>"
     )
 
 
@@ -117,11 +121,16 @@ def verdict(
         qualified, why = False, f"grade {letter} is below the required {policy.grade}"
     elif policy.mqs is not None and mqs < policy.mqs:
         qualified, why = False, f"MQS {mqs} is below the required {policy.mqs}"
+    elif policy.status == "CERTIFIED" and status != "CERTIFIED":
+        qualified, why = False, f"status {status} ({status_reason}), and the {policy} policy needs CERTIFIED"
+    elif policy.kind == "executed" and not all_cells_executed:
+        qualified, why = False, "not every declared cell was executed, and the executed policy needs them all"
+    elif policy.status is not None and status == "BLOCKED":
+        qualified, why = False, f"status BLOCKED ({status_reason}), and the {policy} policy needs at least PROVISIONAL"
     else:
-        qualified, why = (
-            True,
-            "every gateway passed" + (f" and the {policy} policy held" if policy.kind != "gateway" else ""),
-        )
+        held = "every gateway passed" + (f" and the {policy} policy held" if policy.kind != "gateway" else "")
+        # A lenient policy passes a BLOCKED model: say which policy would not.
+        qualified, why = True, held + ("; fail-on: status would fail it" if status == "BLOCKED" else "")
     counts = {
         status: sum(o.status == status for o in observations)
         for status in ("ok", "failed", "crashed", "timeout", "skipped", "not_run")

@@ -7,6 +7,14 @@ from collections.abc import Iterable
 from aprqa_action.records import EvidenceItem, Gateway, Observation, base_id
 
 
+def gates(item: EvidenceItem) -> bool:
+    """Whether a failing item can fail a gateway: the G0–G3 items (a timeout is penalised, not gating) and the
+    oracles G4 counts. Performance, contract, parity and edge-case checks are scored, not gating."""
+    if item.outcome == "Timeout":
+        return False
+    return item.gate_id.startswith(("G0", "G1-", "G2-", "G3-")) or item.category == "QUAL"
+
+
 def _first(items: Iterable[EvidenceItem], limit: int = 3) -> str:
     listed = list(items)
     shown = "; ".join(f"{i.scenario_id or i.cell}: {i.reason}" for i in listed[:limit])
