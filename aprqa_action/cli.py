@@ -102,6 +102,50 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(prepared.plan.model_dump_json(indent=2))
     else:
         print(format_plan(prepared.loaded, prepared.plan, f"{prepared.pulled.outcome}: {prepared.pulled.reason}"))
+        for warning in _plan_warnings(prepared):
+            print(f"warning: {one_line(warning)}")
+    return 0
+
+
+def _plan_warnings(prepared) -> list[str]:  # type: ignore[no-untyped-def]
+    from aprqa_action.execute.doctor import gpu_warnings
+
+    return gpu_warnings(prepared.profile, prepared.plan.runnable)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """What this runner has, and with a playbook what each cell will do here and why."""
+    from aprqa_action.errors import AprqaError
+    from aprqa_action.execute import check_engine
+    from aprqa_action.execute.doctor import gpu_warnings, host_facts
+    from aprqa_action.pipeline import prepare
+    from aprqa_action.plan import format_plan
+
+    facts = host_facts()
+    prepared, engine, warnings = None, "", []
+    if args.playbook or args.model or args.tier:
+        prepared = prepare(_playbook(args), args.model_path, args.engine)
+        try:
+            check_engine(prepared.profile, prepared.plan.runnable)
+            engine = f"{prepared.profile.name}: installed for every planned cell"
+        except AprqaError as exc:
+            engine = str(exc)
+            warnings.append(engine)
+        warnings += gpu_warnings(prepared.profile, prepared.plan.runnable, facts)
+    if args.json:
+        shown = {"runner": [f.model_dump(mode="json") for f in facts]}
+        if prepared is not None:
+            shown |= {"engine": engine, "warnings": warnings, "plan": prepared.plan.model_dump(mode="json")}
+        print(json.dumps(shown, indent=2))
+        return 0
+    print("runner:")
+    for fact in facts:
+        print(f"  {'ok' if fact.ok else '--'}  {fact.name:17} {one_line(fact.value)}")
+    if prepared is not None:
+        print(f"engine    {one_line(engine)}")
+        print(format_plan(prepared.loaded, prepared.plan, f"{prepared.pulled.outcome}: {prepared.pulled.reason}"))
+        for warning in warnings:
+            print(f"warning: {one_line(warning)}")
     return 0
 
 
@@ -519,6 +563,11 @@ EXAMPLES = {
         "example:\n  aprqa run playbooks/examples/smollm2-135m-demo.playbook.yaml \\\n"
         "      --model-path models/smollm2-135m/model.gguf --output-dir aprqa-out"
     ),
+    "doctor": (
+        "examples (the first thing to run on a new runner):\n  aprqa doctor\n"
+        "  aprqa doctor --model smollm2-135m --tier smoke --model-path models/smollm2-135m\n"
+        "exit: 0 whatever it finds · 2 the playbook cannot be loaded"
+    ),
     "schema": "example:\n  aprqa schema > playbook.schema.json",
     "inspect": "example:\n  aprqa inspect models/smollm2-135m/model.gguf --quantization q4_1 --expect hidden_size=576\n"
     "without --quantization, a GGUF's general.file_type names the scheme I-3 judges\n"
@@ -587,6 +636,15 @@ def build_parser() -> argparse.ArgumentParser:
     matrix_args(p)
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
 
+    p = add(
+        "doctor",
+        "what this runner has (Python, GPU, driver, NVML, GPU offload of the engine libraries, nvcc) and, with a "
+        "playbook, what each cell will do here and why",
+        cmd_doctor,
+    )
+    matrix_args(p)
+    p.add_argument("--json", action="store_true", help="print the answers as JSON")
+
     p = add("run", "run the playbook on the engine and write the evidence", cmd_run)
     matrix_args(p)
     p.add_argument("--output-dir", default="aprqa-out", metavar="DIR", help="where evidence.json goes (aprqa-out)")
@@ -595,7 +653,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="gateway",
         metavar="POLICY",
         help="gateway (default): exit 1 when a gateway fails; grade:<G> / mqs:<N>: also below that grade / MQS; "
-        "regression:<pct>: also on a regression against --baseline",
+        "status: also when BLOCKED (status:CERTIFIED: unless CERTIFIED); executed: also when a declared cell did "
+        "not run; regression:<pct>: also on a regression against --baseline",
     )
     p.add_argument("--shard", metavar="I/N", help="run the I-th of N balanced, disjoint slices of the plan")
     p.add_argument("--baseline", metavar="EVIDENCE", help="compare with this evidence (e.g. the base branch's)")

@@ -52,9 +52,17 @@ def main(argv: list[str]) -> int:
     folder = Path(argv[0]) / key
     if not any(folder.glob("llama_cpp_python-*.whl")):
         compilers = [c for c in (("cc", "gcc", "clang"), ("c++", "g++", "clang++")) if not any(map(shutil.which, c))]
+        # One line, an error annotation under GitHub Actions: what to install, or which input to set.
+        error = "::error title=aprqa install::" if os.environ.get("GITHUB_ACTIONS") == "true" else "error: "
+        if "-DGGML_CUDA=ON" in flags.upper() and not shutil.which("nvcc"):
+            print(
+                f"{error}building {pin} with CUDA (CMAKE_ARGS={flags!r}) needs the CUDA toolkit's nvcc, and it is "
+                "not on PATH: install the toolkit (e.g. the nvidia/cuda *-devel image) or add its bin/ to PATH, "
+                "or leave the action input gpu empty for the CPU build",
+                file=sys.stderr,
+            )
+            return 3
         if compilers:
-            # One line, an error annotation under GitHub Actions: what to install, or which input to set.
-            error = "::error title=aprqa install::" if os.environ.get("GITHUB_ACTIONS") == "true" else "error: "
             print(
                 f"{error}building {pin} needs a C and a C++ compiler, and this machine has no "
                 f"{' and no '.join(c[0] for c in compilers)}: install them (Debian/Ubuntu: apt-get install "

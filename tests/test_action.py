@@ -47,6 +47,7 @@ def test_inputs_and_outputs_are_the_documented_ones() -> None:
         "key",
         "comment-author",
         "extras",
+        "gpu",
         "python",
         "extra-args",
     ]
@@ -169,7 +170,7 @@ def test_the_action_under_act(tmp_path: Path, smollm2: Path, gemma_base: Path) -
         log = done.stdout + done.stderr
         assert done.returncode == 0, log[-6000:]
         outputs = dict(re.findall(r"E2E-OUTPUTS (\w+) (.*)", log))
-        assert set(outputs) == {"FIRST", "SECOND", "NEGATIVE"}, log[-6000:]
+        assert set(outputs) == {"FIRST", "SECOND", "NEGATIVE", "KEYED_A", "KEYED_B", "MISSING"}, log[-6000:]
         for name in ("FIRST", "SECOND"):
             outcome, mqs, grade, status, qualified = outputs[name].split()
             assert outcome == "success" and int(mqs) >= 700 and grade != "F", outputs[name]
@@ -178,14 +179,33 @@ def test_the_action_under_act(tmp_path: Path, smollm2: Path, gemma_base: Path) -
         assert log.count("E2E-FILE ") == 3
         assert "publish: summary: done" in log
         assert "comment: done created" in log and "comment: done updated" in log
-        comments = {c["body"].split("\n", 1)[0]: c for c in github.issue_comments(REPO, PR)}
-        assert len(comments) == 2  # one per playbook: the second run updated the first's in place
-        positive = next(c["body"] for c in comments.values() if "smollm2-135m-act" in c["body"])
-        assert "PROVISIONAL" in positive
-        blocked = next(c["body"] for c in comments.values() if "quality-gate" in c["body"])
+        # No verdict: the run exits 2, verdict says ERROR and the score outputs are empty, not 0/F/BLOCKED.
+        assert outputs["MISSING"].split() == ["failure", "ERROR", "2", "[]"]
+        keyed = {key: outputs[name].split() for key, name in (("smollm2", "KEYED_A"), ("gemma", "KEYED_B"))}
+        for outcome, verdict, code in keyed.values():
+            assert (outcome, verdict, code) in (("success", "QUALIFIED", "0"), ("failure", "NOT_QUALIFIED", "1"))
+        markers = [c["body"].split("\n", 1)[0] for c in github.issue_comments(REPO, PR)]
+        # one per playbook and key: the second run updated the first's in place; each keyed run has its own
+        assert sorted(markers) == [
+            "<!-- aprqa:no-such -->",
+            "<!-- aprqa:quality-gate -->",
+            "<!-- aprqa:smollm2-135m-act -->",
+            "<!-- aprqa:smollm2-135m-act:gemma -->",
+            "<!-- aprqa:smollm2-135m-act:smollm2 -->",
+        ]
+        comments = {c["body"].split("\n", 1)[0]: c["body"] for c in github.issue_comments(REPO, PR)}
+        assert "PROVISIONAL" in comments["<!-- aprqa:smollm2-135m-act -->"]
+        blocked = comments["<!-- aprqa:quality-gate -->"]
         assert "BLOCKED" in blocked and "G4" in blocked
         states = {s["context"]: s["state"] for s in github.commit_statuses(REPO, HEAD_SHA)}
-        assert states == {"aprqa/smollm2-135m-act": "success", "aprqa/quality-gate": "failure"}
+        assert states == {
+            "aprqa/smollm2-135m-act": "success",
+            "aprqa/quality-gate": "failure",
+            "aprqa/no-such": "error",
+        } | {
+            f"aprqa/smollm2-135m-act:{key}": "success" if code == "0" else "failure"
+            for key, (_, _, code) in keyed.items()
+        }
         everything = "".join(r.path + r.body for r in github.requests)
     assert TOKEN not in log
     assert TOKEN not in everything

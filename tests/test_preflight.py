@@ -63,3 +63,63 @@ def test_an_engine_build_without_a_compiler_is_one_error_line(tmp_path: Path) ->
     assert "has no cc and no c++: install them (Debian/Ubuntu: apt-get install build-essential)" in line
     assert "set the action input extras to ''" in line
     assert not any((tmp_path / "wheels").glob("*/*.whl"))
+
+
+def test_a_cuda_build_without_nvcc_is_one_error_line(tmp_path: Path) -> None:
+    # Real: the wheel builder asked for CUDA on this machine, which has a compiler but no CUDA toolkit.
+    done = subprocess.run(
+        [sys.executable, ROOT / "scripts" / "engine_wheel.py", tmp_path / "wheels"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "GITHUB_ACTIONS": "true", "HOME": str(tmp_path), "CMAKE_ARGS": "-DGGML_CUDA=on"},
+    )
+    assert done.returncode == 3 and done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith("::error title=aprqa install::building llama-cpp-python==")
+    assert "with CUDA (CMAKE_ARGS='-DGGML_CUDA=on') needs the CUDA toolkit's nvcc" in line
+    assert "leave the action input gpu empty" in line
+    assert not any((tmp_path / "wheels").glob("*/*.whl"))
+
+
+def venv_step(tmp_path: Path, gpu: str) -> tuple[subprocess.CompletedProcess, str]:
+    """The action's first step, its script as action.yml has it, with the env GitHub would give it."""
+    import yaml
+
+    [step] = [s for s in yaml.safe_load((ROOT / "action.yml").read_text())["runs"]["steps"] if s.get("id") == "venv"]
+    output = tmp_path / f"output-{gpu or 'cpu'}"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "APRQA_PYTHON": sys.executable,
+        "APRQA_GPU": gpu,
+        "GITHUB_ACTION_PATH": str(ROOT),
+        "GITHUB_OUTPUT": str(output),
+        "RUNNER_TEMP": str(tmp_path / (gpu or "cpu")),
+        "RUNNER_OS": "Linux",
+    }
+    done = subprocess.run(["bash", "-c", step["run"]], capture_output=True, text=True, timeout=300, env=env)
+    return done, output.read_text() if output.exists() else ""
+
+
+def test_the_gpu_input_is_checked_first_and_keys_the_cache(tmp_path: Path) -> None:
+    done, output = venv_step(tmp_path, "rocm\n::warning::x")
+    assert (done.returncode, output) == (2, "")
+    assert done.stdout.splitlines() == ["::error title=aprqa::gpu: empty (the CPU build) or cuda"]
+    (cpu, cpu_key), (cuda, cuda_key) = venv_step(tmp_path, ""), venv_step(tmp_path, "cuda")
+    assert cpu.returncode == 0 and cuda.returncode == 0, cpu.stderr + cuda.stderr
+    # One cache per build flags: a CPU build restored on a CUDA runner would never be saved with the CUDA wheel.
+    assert cpu_key.startswith("cache-key=aprqa-pip-Linux-") and cuda_key.startswith("cache-key=aprqa-pip-Linux-")
+    assert cpu_key != cuda_key and cpu_key.rsplit("-", 1)[0] == cuda_key.rsplit("-", 1)[0]
+
+
+def test_make_install_with_cuda_flags_builds_the_engine_again() -> None:
+    # The developer path (README): the venv's stamp is keyed by CMAKE_ARGS, so a CUDA build is not "up to date".
+    def make(*args: str) -> str:
+        done = subprocess.run(
+            ["make", "-n", "install", *args], capture_output=True, text=True, timeout=60, cwd=ROOT, check=True
+        )
+        return done.stdout
+
+    assert "Nothing to be done" in make()  # `make test` set it up for this suite
+    cuda = make("CMAKE_ARGS=-DGGML_CUDA=on")
+    assert "scripts/engine_wheel.py" in cuda and "--force-reinstall" in cuda
