@@ -1,6 +1,7 @@
-"""Regenerate the parts of docs/ that come from the code (between `<!-- generated: NAME -->` and
-`<!-- end generated -->`): every command's help, every playbook key, the registered checks and oracles, the
-report templates' partials and filters. `--check` exits 1 when a committed page differs (the test suite runs it).
+"""Regenerate the parts of docs/ and the README that come from the code (between `<!-- generated: NAME -->`
+and `<!-- end generated -->`): every command's help, every playbook key, the registered checks and oracles, the
+report templates' partials and filters, and the README's sample PR comment (what `aprqa report` renders from
+docs/sample/evidence.json). `--check` exits 1 when a committed page differs (the test suite runs it).
 
     python scripts/make_docs.py [--check]
 """
@@ -13,6 +14,7 @@ import io
 import os
 import re
 import sys
+import tempfile
 
 os.environ["COLUMNS"] = "110"  # argparse wraps help to the terminal: the same page on any machine
 from importlib.resources import files
@@ -23,8 +25,11 @@ from aprqa_action.checks import checks, oracles
 from aprqa_action.cli import build_parser
 from aprqa_action.playbook import json_schema
 from aprqa_action.report.markdown import environment
+from aprqa_action.report.write import report_from_file
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+SAMPLE = DOCS / "sample" / "evidence.json"
 BLOCK = re.compile(r"(<!-- generated: (\w+) -->\n).*?(<!-- end generated -->)", re.DOTALL)
 
 
@@ -108,7 +113,13 @@ def _ours(name: str) -> bool:
     return name not in FILTERS
 
 
-GENERATORS = {"cli": cli, "playbook": playbook, "checks": registry, "templates": templates}
+def sample() -> str:
+    """comment.md exactly as `aprqa report` writes it (the block adds the newline that ends it)."""
+    with tempfile.TemporaryDirectory() as out:
+        return report_from_file(SAMPLE, Path(out))["comment"].read_text(encoding="utf-8").removesuffix("\n")
+
+
+GENERATORS = {"cli": cli, "playbook": playbook, "checks": registry, "templates": templates, "sample": sample}
 
 
 def render(text: str) -> str:
@@ -125,7 +136,7 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 when a page is stale; write nothing")
     args = parser.parse_args()
     stale = []
-    for page in sorted(DOCS.glob("*.md")):
+    for page in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
         text = page.read_text()
         fresh = render(text)
         if fresh != text:
