@@ -17,7 +17,7 @@ from aprqa_action.playbook import Assertions, ProfileCI, load_playbook
 from aprqa_action.records import EvidenceItem, Gateway, Observation, ResolvedModel, Scenario
 from aprqa_action.records.axes import Format
 from aprqa_action.score import verdict
-from aprqa_action.score.gateways import gateways
+from aprqa_action.score.gateways import gates, gateways
 
 
 @pytest.fixture
@@ -255,3 +255,23 @@ def test_g1_says_why_nothing_loaded(playbook) -> None:  # type: ignore[no-untype
     assert gateways(items, skipped, 0.0)[1].reason == (
         "no scenario was executed: all skipped (t:run:cpu:gguf:matrix0: no GPU: none (and 2 more))"
     )
+
+
+@pytest.mark.parametrize(
+    ("gate_id", "category", "outcome", "gating"),
+    [
+        ("G0-INTEGRITY", "COMP", "Falsified", True),
+        ("G1-LOAD", "STAB", "Falsified", True),
+        ("G2-INFERENCE", "STAB", "Falsified", True),
+        ("G3-STABILITY", "STAB", "Crashed", True),
+        ("G3-STABILITY", "STAB", "Timeout", False),  # penalised, G3 still passes
+        ("F-QUAL-ARITH", "QUAL", "Falsified", True),  # counted by G4
+        ("F-PERF-TPS", "PERF", "Falsified", False),
+        ("F-PERF-TPS", "PERF", "Crashed", True),  # its run's G3 item fails G3
+        ("F-CONTRACT-I3", "COMP", "Falsified", False),
+        ("F-REGR-PARITY", "REGR", "Falsified", False),
+    ],
+)
+def test_which_failures_can_fail_a_gateway(gate_id: str, category: str, outcome: str, gating: bool) -> None:
+    item = EvidenceItem(id="x", gate_id=gate_id, category=category, outcome=outcome, reason="r")  # type: ignore[arg-type]
+    assert gates(item) is gating

@@ -17,6 +17,17 @@ def preflight(python: str, path: str = "/usr/bin:/bin") -> subprocess.CompletedP
     return subprocess.run(["bash", PREFLIGHT, python], capture_output=True, text=True, timeout=60, env={"PATH": path})
 
 
+def wheel_builder(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    """scripts/engine_wheel.py as the action runs it, with an empty wheelhouse."""
+    return subprocess.run(
+        [sys.executable, ROOT / "scripts" / "engine_wheel.py", tmp_path / "wheels"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"GITHUB_ACTIONS": "true", "HOME": str(tmp_path), **env},
+    )
+
+
 def test_this_python_passes() -> None:
     done = preflight(sys.executable)
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -50,13 +61,7 @@ def test_an_engine_build_without_a_compiler_is_one_error_line(tmp_path: Path) ->
     # Real: the wheel builder with a PATH that has no compiler and an empty wheelhouse.
     bare = tmp_path / "bin"
     bare.mkdir()
-    done = subprocess.run(
-        [sys.executable, ROOT / "scripts" / "engine_wheel.py", tmp_path / "wheels"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": str(bare), "GITHUB_ACTIONS": "true", "HOME": str(tmp_path)},
-    )
+    done = wheel_builder(tmp_path, PATH=str(bare))
     assert done.returncode == 3 and done.stdout == ""
     [line] = done.stderr.splitlines()
     assert line.startswith("::error title=aprqa install::building llama-cpp-python==")
@@ -66,14 +71,8 @@ def test_an_engine_build_without_a_compiler_is_one_error_line(tmp_path: Path) ->
 
 
 def test_a_cuda_build_without_nvcc_is_one_error_line(tmp_path: Path) -> None:
-    # Real: the wheel builder asked for CUDA on this machine, which has a compiler but no CUDA toolkit.
-    done = subprocess.run(
-        [sys.executable, ROOT / "scripts" / "engine_wheel.py", tmp_path / "wheels"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "/usr/bin:/bin", "GITHUB_ACTIONS": "true", "HOME": str(tmp_path), "CMAKE_ARGS": "-DGGML_CUDA=on"},
-    )
+    # Real: the wheel builder asked for CUDA with a PATH that has a compiler but no nvcc.
+    done = wheel_builder(tmp_path, PATH="/usr/bin:/bin", CMAKE_ARGS="-DGGML_CUDA=on")
     assert done.returncode == 3 and done.stdout == ""
     [line] = done.stderr.splitlines()
     assert line.startswith("::error title=aprqa install::building llama-cpp-python==")

@@ -98,7 +98,7 @@ def _case(item: EvidenceItem, classname: str, seconds: float) -> TestCase:
     case = TestCase(name=_xml(f"{item.gate_id} {subject}"), classname=classname, elapsed_sec=seconds)
     # junit-xml drops a result with neither message nor text, which would turn a failure into a pass.
     message = _xml(item.reason) or item.outcome
-    if item.outcome in ("Falsified", "Crashed") and not gates(item):  # as the reports label it
+    if item.outcome == "Falsified" and not gates(item):  # as the reports label it
         message = f"not gating: {message}"
     text = _xml(clip_excerpt(item.excerpt)) if item.excerpt else None
     if item.outcome == "Falsified":

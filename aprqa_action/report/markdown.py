@@ -54,7 +54,7 @@ OUTCOME_BADGES = {
     "Timeout": "⏱️ timeout",
     "Skipped": "⏭️ skip",
 }
-NOT_GATING = frozenset({"❌ fail", "💥 crash"})  # the badges a scored-only failure shows
+NOT_GATING = frozenset({"❌ fail"})  # the badge a scored-only failure shows (a crash always gates: G3)
 CELL_BADGES = {"pass": "✅ pass", "fail": "❌ fail", "skip": "⏭️ skip", "partial": "🟡 partial", "pending": "⏳ pending"}
 STATUS_BADGES = {"CERTIFIED": "🏅 CERTIFIED", "PROVISIONAL": "🟡 PROVISIONAL", "BLOCKED": "🔴 BLOCKED"}
 CUT_NOTE = (

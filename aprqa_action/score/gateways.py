@@ -8,10 +8,11 @@ from aprqa_action.records import EvidenceItem, Gateway, Observation, base_id
 
 
 def gates(item: EvidenceItem) -> bool:
-    """Whether a failing item can fail a gateway: the G0–G3 items (a timeout is penalised, not gating) and the
-    oracles G4 counts. Performance, contract, parity and edge-case checks are scored, not gating."""
-    if item.outcome == "Timeout":
-        return False
+    """Whether a failing item can fail a gateway: any crash (its scenario's G3 item fails G3), the G0–G3 items
+    (a timeout is penalised, not gating) and the oracles G4 counts. Performance, contract, parity and edge-case
+    checks are scored, not gating."""
+    if item.outcome in ("Crashed", "Timeout"):
+        return item.outcome == "Crashed"
     return item.gate_id.startswith(("G0", "G1-", "G2-", "G3-")) or item.category == "QUAL"
 
 
