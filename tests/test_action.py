@@ -211,6 +211,27 @@ def test_the_action_under_act(tmp_path: Path, smollm2: Path, gemma_base: Path) -
     assert TOKEN not in everything
 
 
+@pytest.mark.engine
+@pytest.mark.timeout(1500)
+def test_a_job_matrix_over_two_engine_profiles_keeps_two_comments_and_two_statuses(
+    tmp_path: Path, smollm2: Path
+) -> None:
+    """tests/act/matrix.yml: two jobs, one per engine profile, each keyed by its engine (each builds its own
+    venv, as on GitHub)."""
+    repo = repository_copy(tmp_path, REPO)
+    with running() as github:
+        done = act(repo, github.url, "--env", f"E2E_MODEL={smollm2}", workflow="tests/act/matrix.yml")
+        log = done.stdout + done.stderr
+        assert done.returncode == 0, log[-8000:]
+        markers = sorted(c["body"].split("\n", 1)[0] for c in github.issue_comments(REPO, PR))
+        assert markers == ["<!-- aprqa:smollm2-135m-act:reference -->", "<!-- aprqa:smollm2-135m-act:run-only -->"]
+        bodies = {c["body"].split("\n", 1)[0]: c["body"] for c in github.issue_comments(REPO, PR)}
+        assert "engine run-only has no chat mode" in bodies["<!-- aprqa:smollm2-135m-act:run-only -->"]
+        states = {s["context"]: s["state"] for s in github.commit_statuses(REPO, HEAD_SHA)}
+        assert states == {"aprqa/smollm2-135m-act:reference": "success", "aprqa/smollm2-135m-act:run-only": "success"}
+    assert TOKEN not in log
+
+
 CHECKOUT_PIN = "11bd71901bbe5b1630ceea73d27597364c9af683"
 
 
