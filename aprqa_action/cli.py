@@ -94,6 +94,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from aprqa_action.execute.doctor import gpu_warnings
     from aprqa_action.pipeline import prepare
     from aprqa_action.plan import format_plan
 
@@ -102,15 +103,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(prepared.plan.model_dump_json(indent=2))
     else:
         print(format_plan(prepared.loaded, prepared.plan, f"{prepared.pulled.outcome}: {prepared.pulled.reason}"))
-        for warning in _plan_warnings(prepared):
+        for warning in gpu_warnings(prepared.profile, prepared.plan.runnable):
             print(f"warning: {one_line(warning)}")
     return 0
-
-
-def _plan_warnings(prepared) -> list[str]:  # type: ignore[no-untyped-def]
-    from aprqa_action.execute.doctor import gpu_warnings
-
-    return gpu_warnings(prepared.profile, prepared.plan.runnable)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

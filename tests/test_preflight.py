@@ -17,15 +17,21 @@ def preflight(python: str, path: str = "/usr/bin:/bin") -> subprocess.CompletedP
     return subprocess.run(["bash", PREFLIGHT, python], capture_output=True, text=True, timeout=60, env={"PATH": path})
 
 
-def wheel_builder(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
-    """scripts/engine_wheel.py as the action runs it, with an empty wheelhouse."""
-    return subprocess.run(
+def wheel_builder_error(tmp_path: Path, **env: str) -> str:
+    """scripts/engine_wheel.py as the action runs it, with an empty wheelhouse, refusing to build: its one
+    error line (exit 3, nothing on stdout, no wheel)."""
+    done = subprocess.run(
         [sys.executable, ROOT / "scripts" / "engine_wheel.py", tmp_path / "wheels"],
         capture_output=True,
         text=True,
         timeout=60,
         env={"GITHUB_ACTIONS": "true", "HOME": str(tmp_path), **env},
     )
+    assert done.returncode == 3 and done.stdout == ""
+    assert not any((tmp_path / "wheels").glob("*/*.whl"))
+    [line] = done.stderr.splitlines()
+    assert line.startswith("::error title=aprqa install::building llama-cpp-python==")
+    return line
 
 
 def test_this_python_passes() -> None:
@@ -61,24 +67,16 @@ def test_an_engine_build_without_a_compiler_is_one_error_line(tmp_path: Path) ->
     # Real: the wheel builder with a PATH that has no compiler and an empty wheelhouse.
     bare = tmp_path / "bin"
     bare.mkdir()
-    done = wheel_builder(tmp_path, PATH=str(bare))
-    assert done.returncode == 3 and done.stdout == ""
-    [line] = done.stderr.splitlines()
-    assert line.startswith("::error title=aprqa install::building llama-cpp-python==")
+    line = wheel_builder_error(tmp_path, PATH=str(bare))
     assert "has no cc and no c++: install them (Debian/Ubuntu: apt-get install build-essential)" in line
     assert "set the action input extras to ''" in line
-    assert not any((tmp_path / "wheels").glob("*/*.whl"))
 
 
 def test_a_cuda_build_without_nvcc_is_one_error_line(tmp_path: Path) -> None:
     # Real: the wheel builder asked for CUDA with a PATH that has a compiler but no nvcc.
-    done = wheel_builder(tmp_path, PATH="/usr/bin:/bin", CMAKE_ARGS="-DGGML_CUDA=on")
-    assert done.returncode == 3 and done.stdout == ""
-    [line] = done.stderr.splitlines()
-    assert line.startswith("::error title=aprqa install::building llama-cpp-python==")
+    line = wheel_builder_error(tmp_path, PATH="/usr/bin:/bin", CMAKE_ARGS="-DGGML_CUDA=on")
     assert "with CUDA (CMAKE_ARGS='-DGGML_CUDA=on') needs the CUDA toolkit's nvcc" in line
     assert "leave the action input gpu empty" in line
-    assert not any((tmp_path / "wheels").glob("*/*.whl"))
 
 
 def venv_step(tmp_path: Path, gpu: str) -> tuple[subprocess.CompletedProcess, str]:
