@@ -408,3 +408,53 @@ def test_a_scenario_that_used_every_token_is_not_judged_by_code_syntax(tmp_path:
 
     assert quality(16) == []  # cut off: not judged
     assert quality(15) == [("F-QUAL-CODE", "Falsified")]  # it stopped on its own: broken code
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("abcdefghijk" * 20, "an unspaced cycle at offset 0: 220 characters repeating 'abcdefghijk' (11 characters)"),
+        ("1234567890" * 10, "an unspaced cycle at offset 0: 100 characters repeating '1234567890' (10 characters)"),
+        (
+            "The answer is 4, then " + "0123456789ab" * 40,
+            "an unspaced cycle at offset 22: 480 characters repeating '0123456789ab' (12 characters)",
+        ),
+        # 4 MB of one cycle: the first 4 KiB of the word decide, in bounded time
+        (
+            "abcdefghijk" * 400_000,
+            "an unspaced cycle at offset 0: 4400000 characters repeating 'abcdefghijk' (11 characters)",
+        ),
+    ],
+)
+def test_unspaced_cycles_are_garbage(text: str, reason: str) -> None:
+    judged = garbage(text, GARBAGE)
+    assert (judged.decision, judged.reason) == ("fail", reason)
+
+
+def test_the_capping_marker_is_not_the_engines_output() -> None:
+    # 300 MB of `y`, capped: head and tail kept, aprqa's marker between — whose 17 distinct characters once
+    # made it "not garbage"
+    capped = "y" * 524_288 + "\n[... 299000000 bytes dropped ...]\n" + "y" * 524_288
+    judged = garbage(capped, GARBAGE)
+    assert (judged.decision, judged.reason) == (
+        "fail",
+        "only 1 distinct characters in 1048576 (needs 10: min_unique_chars 10)",
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855, computed over the empty file.",
+        "Pi is about 3.14159265358979323846264338327950288419716939937510 to fifty places.",
+        "See https://example.com/docs/a_very_long_path_with_many_words_inside_it?page=2 for details.",
+        "The blob is aGVsbG8gd29ybGQgdGhpcyBpcyBhIGJhc2U2NCBlbmNvZGVkIHN0cmluZw== when encoded.",
+        "Fill in your name here: ________________________________ and sign below, please.",
+        "| name | value | unit | note |\n|---|---|---|---|\n| mass | 4 | kg | measured |",
+        "光合作用是植物利用阳光把二氧化碳和水转化为葡萄糖并释放氧气的过程，它为地球上几乎所有生命提供能量。",
+        "getConfigurationValueForEnvironmentVariableName(name) returns the value, or None when unset.",
+    ],
+)
+def test_long_words_that_are_not_cycles_pass(text: str) -> None:
+    judged = garbage(text, GARBAGE)
+    assert judged.decision == "pass", judged.reason

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -24,6 +25,10 @@ KILL_GRACE_S = 1.0
 SAMPLE_INTERVAL_S = 0.05
 _CRASH_SIGNALS = {"SIGSEGV", "SIGABRT", "SIGBUS", "SIGILL", "SIGFPE", "SIGKILL"}
 _LIVE: set[SupervisedProcess] = set()  # started and not yet cleaned up: what a hard stop kills
+
+
+# What a capped buffer puts where it dropped the middle of a stream: aprqa's words, never the engine's output.
+DROPPED = re.compile(r"\n\[\.\.\. \d+ bytes dropped \.\.\.\]\n")
 
 
 class CappedBuffer:

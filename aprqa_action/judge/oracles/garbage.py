@@ -1,12 +1,16 @@
 """The garbage oracle: is the answer text at all (not empty, not control characters, not a loop)?
 
-garbage: fails on empty/whitespace-only text, a control character (other than tab, CR, LF), U+FFFD, fewer than
-min(min_unique_chars, ⌈n/2⌉) distinct non-space characters (n = non-space characters), or a repetition ratio
-above max_repetition_ratio. The repetition ratio is the share of the text's tokens (words; single characters
-of CJK, kana, Thai; runs of ≤ 4 other non-space characters) that repeat an earlier run of at least
-`min_repeat_tokens` tokens (a greedy LZ77 parse over tokens: at each position take the longest run that
-already occurred, overlaps allowed). Whitespace does not count, so indentation and short recurring phrases of
-code ("self.items") are not repetition; a loop is.
+garbage: judges what the engine wrote — the marker aprqa puts where it cut the middle of an output over its cap
+is not part of it — and fails on empty/whitespace-only text, a control character (other than tab, CR, LF),
+U+FFFD, fewer than min(min_unique_chars, ⌈n/2⌉) distinct non-space characters (n = non-space characters), an
+unspaced cycle, or a repetition ratio above max_repetition_ratio. An unspaced cycle is a word of at least 32
+characters that repeats one unit at least 4 times (`yyyy…`, `abcdefghijk` × 20, `1234567890` × 10; a run of
+underscores, a blank to fill in, is not one): tokens cannot see it, since the whole cycle is one token. The
+repetition ratio is the share of the text's tokens (words; single characters of CJK, kana, Thai; runs of ≤ 4
+other non-space characters) that repeat an earlier run of at least `min_repeat_tokens` tokens (a greedy LZ77
+parse over tokens: at each position take the longest run that already occurred, overlaps allowed).
+Whitespace does not count, so indentation and short recurring phrases of code ("self.items") are not
+repetition; a loop is.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import NamedTuple
 from pydantic import Field
 
 from aprqa_action.checks import Judgement, Oracle, register_oracle
+from aprqa_action.execute.process import DROPPED
 from aprqa_action.judge.items import EXCERPT, excerpt
 from aprqa_action.records import Record
 
@@ -93,7 +98,27 @@ def repetition(text: str, min_tokens: int) -> Repetition:
     return Repetition(covered / len(found), covered, len(found), first, last - first)
 
 
+CYCLE_MIN_CHARS = 32
+CYCLE_MIN_REPEATS = 4
+CYCLE_WINDOW = 4096  # a cycle shows in a word's first 4 KiB: bounded work on a megabyte of one word
+_WORD = re.compile(rf"\w{{{CYCLE_MIN_CHARS},}}")
+
+
+def unspaced_cycle(text: str) -> tuple[int, str, int] | None:
+    """(offset, unit, length) of the first word of ≥ 32 characters that is one unit repeated ≥ 4 times."""
+    for word in _WORD.finditer(text):
+        head = word.group(0)[:CYCLE_WINDOW]
+        for period in range(1, len(head) // CYCLE_MIN_REPEATS + 1):
+            if head[period:] == head[:-period]:  # the word is periodic with this period (C-speed compare)
+                unit = head[:period]
+                if unit.strip("_"):
+                    return word.start(), unit, len(word.group(0))
+                break
+    return None
+
+
 def garbage(text: str, config: GarbageOracle) -> Judgement:
+    text = DROPPED.sub("\n", text)  # aprqa's marker for a cut middle: not the engine's output
     if not text.strip():
         return Judgement("garbage", "fail", "empty or whitespace-only output", repr(text[:EXCERPT]))
     for i, char in enumerate(text):
@@ -113,6 +138,12 @@ def garbage(text: str, config: GarbageOracle) -> Judgement:
             f"{config.min_unique_chars})",
             excerpt(text),
         )
+    cycle = unspaced_cycle(text)
+    if cycle is not None:
+        at, unit, length = cycle
+        shown = unit if len(unit) <= 40 else unit[:40] + "…"
+        reason = f"an unspaced cycle at offset {at}: {length} characters repeating {shown!r} ({len(unit)} characters)"
+        return Judgement("garbage", "fail", reason, excerpt(text, at))
     rep = repetition(text, config.min_repeat_tokens)
     if rep.ratio > config.max_repetition_ratio:
         return Judgement(
