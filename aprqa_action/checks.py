@@ -56,6 +56,7 @@ BUILTIN = (
     "aprqa_action.judge.scenarios",
     "aprqa_action.judge.performance",
     "aprqa_action.judge.parity",
+    "aprqa_action.judge.edge",
 )
 
 # external: judging needs a program (a checker), which evidence read from a file never starts: the judgement

@@ -22,7 +22,7 @@ from aprqa_action.judge.integrity import FileCheck, check_files, contract_items,
 from aprqa_action.plan import Plan, build_plan
 from aprqa_action.plan.backends import probe
 from aprqa_action.plan.pull import PullResult, pull_model
-from aprqa_action.plan.resolve import missing_models, resolve_models
+from aprqa_action.plan.resolve import missing_models, resolve_models, with_text_facts
 from aprqa_action.plan.shard import select
 from aprqa_action.playbook import LoadedPlaybook, load_playbook
 from aprqa_action.records import (
@@ -92,6 +92,8 @@ def prepare(
             models = resolve_models(playbook.model.formats, source, playbook.model.quantizations)
         except OSError as exc:  # an unreadable model directory: the machine's problem, not the playbook's
             raise InfrastructureError(f"model path {source}: cannot read: {exc.strerror or exc}") from None
+    if playbook.edge is not None:
+        models = with_text_facts(models)
     checks = check_files(models) if check else {}
     problems = {fmt: c.problem for fmt, c in checks.items() if c.problem is not None}
     backends = {b: probe(b) for b in playbook.test_matrix.backends}

@@ -217,10 +217,19 @@ def test_plan_expands_each(size: str, tier: str, tmp_path: Path, monkeypatch: py
     runs = (
         (profile.warmup + profile.measure) * len(profile.formats or []) * len(profile.backends or []) if profile else 0
     )
-    assert len(plan.scenarios) == len(plan.matrix) + runs
+    edge = [s for s in plan.scenarios if s.purpose == "edge"]
+    assert len(plan.scenarios) == len(plan.matrix) + runs + len(edge)
+    assert pb.edge is not None  # every tier declares its EDGE checks
+    per_cell = (len(pb.edge.boundary) + pb.edge.determinism) * cells(pb)
+    serve = (
+        pb.edge.protocol * 9 * cells(pb) // len(pb.test_matrix.modalities)
+        if "serve" in pb.test_matrix.modalities
+        else 0
+    )
+    assert len(edge) == per_cell + serve
     assert len({s.id for s in plan.scenarios}) == len(plan.scenarios)
     assert all(s.timeout_ms == pb.timeout_ms for s in plan.scenarios)
-    assert all(s.max_tokens == pb.test_matrix.max_tokens for s in plan.scenarios)
+    assert all(s.max_tokens == pb.test_matrix.max_tokens for s in plan.scenarios if s.purpose != "edge")
     assert {s.prompt for s in plan.matrix} == {p.prompt for p in pb.test_matrix.prompt_specs}  # every prompt asked
     assert all(s.skip_reason and s.skip_reason.startswith(f"G0-PULL: {pb.model.hf_repo}") for s in plan.scenarios)
 

@@ -310,8 +310,8 @@ def test_write_reports_and_regenerating_from_evidence_json_agree(tmp_path: Path)
 
 
 def test_a_scored_check_that_cannot_fail_a_gateway_is_labelled_wherever_it_fails() -> None:
-    """The demo's real evidence (docs/sample): every gateway passed, one serve answer diverged between the formats
-    (F-REGR-PARITY, scored in REGR, gating nothing). The reports and JUnit say so; none says just ❌ fail."""
+    """The demo's real evidence (docs/sample): every gateway passed, and llama-cpp-python's server failed five
+    EDGE checks (scored, gating nothing). The reports and JUnit say so; none says just ❌ fail."""
     import xml.etree.ElementTree as ET
 
     from aprqa_action.report.junit import render_junit
@@ -320,15 +320,16 @@ def test_a_scored_check_that_cannot_fail_a_gateway_is_labelled_wherever_it_fails
     evidence = read_evidence(ROOT / "docs" / "sample" / "evidence.json")
     assert evidence.verdict is not None and evidence.verdict.headline == "QUALIFIED"
     comment = render_comment(evidence)
-    assert "| safetensors/cpu/serve | ❌ fail (not gating) | 2 | 1 | 0 |" in comment
+    assert "| gguf/cpu/serve | ✅ pass | 3 | 0 | 0 |" in comment  # its matrix scenarios passed
     assert "### Top failures (scored; none can fail a gateway)\n" in comment
-    assert "❌ fail (not gating) **F-REGR-PARITY:**" in comment
+    assert "❌ fail (not gating) **F-HTTP-MALFORMED:**" in comment
     assert "| ❌ fail |" not in comment and "❌ fail <" not in comment
     summary = render_summary(evidence)
     assert "None of them can fail a gateway: they are scored, not gating." in summary
-    assert "| F-REGR-PARITY | ❌ fail (not gating) | 1 |" in summary
+    assert "| F-EDGE-OVER-CONTEXT | ❌ fail (not gating) | 1 |" in summary
     root = ET.fromstring(render_junit(evidence))
-    [failure] = root.iter("failure")
-    assert failure.get("message", "").startswith("not gating: safetensors diverges from gguf")
+    failures = list(root.iter("failure"))
+    assert len(failures) == 5
+    assert all(f.get("message", "").startswith("not gating: ") for f in failures)
     props = {p.get("name"): p.get("value") for p in next(root.iter("properties"))}
     assert props["aprqa.verdict"] == "QUALIFIED"

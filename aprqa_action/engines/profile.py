@@ -17,16 +17,28 @@ import string
 from collections.abc import Iterable
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from aprqa_action.records import Record
 from aprqa_action.records.axes import Backend, Format, Modality
 
-# Placeholders an argv element or stdin template may use. "{backend_args}" must stand alone: it is
-# replaced by zero or more elements (the backend's flags, e.g. ["--no-gpu"] for cpu).
+# Placeholders an argv element or stdin template may use. "{backend_args}" and "{sampling_args}" must stand
+# alone: each is replaced by zero or more elements (the backend's flags, e.g. ["--no-gpu"] for cpu; the flags
+# of the sampling parameters the playbook declares).
 PLACEHOLDERS = frozenset(
-    {"python", "model", "prompt", "max_tokens", "seed", "temperature", "port", "host", "backend_args"}
+    {"python", "model", "prompt", "max_tokens", "seed", "temperature", "port", "host", "backend_args", "sampling_args"}
 )
+SamplingKey = Literal["top_k", "top_p", "repeat_penalty"]
+
+
+def _sampling_flags(flags: list[str]) -> list[str]:
+    for flag in flags:
+        for _, name, _, _ in string.Formatter().parse(flag):
+            if name is not None and name != "value":
+                raise ValueError(f"sampling_args: unknown placeholder {{{name}}} (only {{value}})")
+    if not any("{value}" in flag for flag in flags):
+        raise ValueError("sampling_args: the flags must pass {value}")
+    return flags
 
 
 def _check_template(text: str) -> str:
@@ -111,15 +123,16 @@ class ProcessMode(Record):
     def _argv(cls, argv: list[str]) -> list[str]:
         for item in argv:
             _check_template(item)
-            if "{backend_args}" in item and item != "{backend_args}":
-                raise ValueError("{backend_args} must be an argv element of its own")
+            for alone in ("{backend_args}", "{sampling_args}"):
+                if alone in item and item != alone:
+                    raise ValueError(f"{alone} must be an argv element of its own")
         return argv
 
     @field_validator("stdin")
     @classmethod
     def _stdin(cls, stdin: str | None) -> str | None:
-        if stdin is not None and "{backend_args}" in stdin:
-            raise ValueError("{backend_args} is only allowed in argv")
+        if stdin is not None and ("{backend_args}" in stdin or "{sampling_args}" in stdin):
+            raise ValueError("{backend_args} and {sampling_args} are only allowed in argv")
         return None if stdin is None else _check_template(stdin)
 
 
@@ -231,6 +244,10 @@ class EngineProfile(Record):
         default=None, description="Reads the version from version_argv's output (group 1); default: a dotted number"
     )
     backend_args: dict[Backend, list[str]] = Field(default_factory=dict)
+    sampling_args: dict[SamplingKey, Annotated[list[str], AfterValidator(_sampling_flags)]] = Field(
+        default_factory=dict,
+        description='How run and chat take a playbook\'s top_k/top_p/repeat_penalty, e.g. top_k: [--top-k, "{value}"]',
+    )
     run: ProcessMode | None = None
     chat: ProcessMode | None = None
     serve: ServeMode | None = None
@@ -270,6 +287,21 @@ class EngineProfile(Record):
             if wanted and need.extra and need.extra not in found:
                 found.append(need.extra)
         return found
+
+    def sampling_problem(self, modality: Modality, sampling: Iterable[str]) -> str | None:
+        """Why this engine cannot give a run or chat process the declared sampling parameters, or None (serve
+        requests carry them in the body)."""
+        mode = self.mode(modality)
+        if not isinstance(mode, ProcessMode):
+            return None
+        missing = [key for key in sampling if key not in self.sampling_args]
+        if not missing and (not sampling or "{sampling_args}" in mode.argv):
+            return None
+        what = ", ".join(missing) if missing else "{sampling_args}"
+        return (
+            f"engine {self.name} cannot pass {', '.join(sampling)} to its {modality} command (no {what} in the "
+            f"profile): leave them out of test_matrix, or give the profile sampling_args"
+        )
 
     def mode(self, modality: Modality) -> ProcessMode | ServeMode | None:
         return {Modality.RUN: self.run, Modality.CHAT: self.chat, Modality.SERVE: self.serve}[modality]

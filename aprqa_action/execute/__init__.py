@@ -17,6 +17,7 @@ from pathlib import Path
 
 from aprqa_action.engines.profile import EngineProfile, ProcessMode, ServeMode
 from aprqa_action.errors import InfrastructureError
+from aprqa_action.execute import conformance
 from aprqa_action.execute.output import OutputError, Parsed, parse_output
 from aprqa_action.execute.process import ProcessResult, kill_live_groups, run_process
 from aprqa_action.execute.progress import Reporter, cell_name
@@ -25,6 +26,7 @@ from aprqa_action.execute.version import version_output
 from aprqa_action.records import Observation, Scenario
 
 TAIL = 4000  # characters of stdout/stderr kept in each observation
+ARG_SHOWN = 1000  # characters of one command-line argument kept in each observation
 Sink = Callable[[Observation], None]
 
 
@@ -40,7 +42,7 @@ def _values(scenario: Scenario, port: int | None = None) -> dict[str, object]:
     return {
         "python": sys.executable,
         "model": scenario.model_path or "",
-        "prompt": scenario.prompt,
+        "prompt": scenario.full_prompt,
         "max_tokens": scenario.max_tokens,
         "seed": scenario.seed,
         "temperature": scenario.temperature,
@@ -50,12 +52,17 @@ def _values(scenario: Scenario, port: int | None = None) -> dict[str, object]:
 
 
 def render(template: list[str], scenario: Scenario, profile: EngineProfile, port: int | None = None) -> list[str]:
-    """Fill an argv template; the element "{backend_args}" becomes the backend's flags (zero or more)."""
+    """Fill an argv template; the element "{backend_args}" becomes the backend's flags, "{sampling_args}" those
+    of the declared sampling parameters (zero or more each)."""
     values = _values(scenario, port)
     argv: list[str] = []
     for item in template:
         if item == "{backend_args}":
             argv += profile.backend_args.get(scenario.backend, [])
+        elif item == "{sampling_args}":  # the plan refused a declared parameter the profile cannot pass
+            for key, value in scenario.sampling.items():
+                text = str(int(value)) if key == "top_k" else str(value)
+                argv += [flag.replace("{value}", text) for flag in profile.sampling_args[key]]  # type: ignore[index]
         else:
             argv.append(item.format_map(values))
     return argv
@@ -104,6 +111,12 @@ def check_engine(profile: EngineProfile, scenarios: list[Scenario]) -> None:
             raise InfrastructureError(
                 f"engine {profile.name}: {program!r} is not installed or not on PATH (needed for {modality}){how}"
             )
+
+
+def shown(argv: list[str]) -> list[str]:
+    """The command line as the evidence records it: an argument over ARG_SHOWN characters (a long prompt) is
+    cut, saying how long it was."""
+    return [a if len(a) <= ARG_SHOWN else f"{a[:ARG_SHOWN]}… ({len(a)} characters)" for a in argv]
 
 
 def _tail(data: bytes) -> str:
@@ -224,7 +237,7 @@ class Executor:
             "duration_ms": round(result.duration_s * 1000, 3),
             "peak_rss_mb": round(result.peak_rss_bytes / 2**20, 1) if result.peak_rss_bytes else None,
             "engine_version": self.version,
-            "command": result.argv,
+            "command": shown(result.argv),
             "stdout_tail": _tail(result.stdout),
             "stderr_tail": _tail(result.stderr),
         }
@@ -276,6 +289,8 @@ class Executor:
             start_ms = (time.monotonic() - clock) * 1000
             restart = False
             for scenario in self._pending(cell):
+                # an edge probe that killed the server fails its own check, not every probe after it
+                restart = restart or (scenario.purpose == "edge" and failure is None and not server.alive())
                 if restart:  # the last request timed out and its server was killed: a fresh one for this
                     started, clock = datetime.now(UTC), time.monotonic()
                     failure = server.restart(ready_s, self.stop)
@@ -294,7 +309,7 @@ class Executor:
     ) -> Observation:
         """`start_ms`: how long starting the server took, the duration of a scenario it failed."""
         command = server.process.argv if server.process else []
-        base = {"scenario_id": scenario.id, "engine_version": self.version, "command": command}
+        base = {"scenario_id": scenario.id, "engine_version": self.version, "command": shown(command)}
         if failure is not None:
             proc = server.process.result() if server.process else None
             status = "crashed" if proc is not None and proc.crashed else "failed"
@@ -324,12 +339,15 @@ class Executor:
                 **base,
             )
         t0, clock = datetime.now(UTC), time.monotonic()
+        if scenario.probe is not None and scenario.probe.startswith("http:"):
+            return self._http_probe(server, scenario, t0, base)
         reply = server.request(
-            scenario.prompt,
+            scenario.full_prompt,
             scenario.max_tokens,
             scenario.temperature,
             scenario.seed,
             scenario.timeout_ms / 1000,
+            sampling=scenario.sampling,
         )
         duration_ms = (time.monotonic() - clock) * 1000  # every outcome has one, a timeout too
         timed_out = reply.status == "timeout"  # then we killed the server: its SIGKILL is not a crash
@@ -353,5 +371,41 @@ class Executor:
             exit_code=proc.exit_code if proc else None,
             signal=proc.signal if proc else None,
             stderr_tail=_tail(proc.stderr) if proc else "",
+            facts=reply.facts,
+            **base,
+        )
+
+    def _http_probe(self, server: EngineServer, scenario: Scenario, t0: datetime, base: dict) -> Observation:  # type: ignore[type-arg]
+        """A serve protocol probe: what it saw is the observation's facts; judge/edge.py decides."""
+        name = scenario.probe.removeprefix("http:")  # type: ignore[union-attr]
+        clock = time.monotonic()
+        config = scenario.probe_config
+        if name == "shutdown":
+            facts = conformance.shutdown(server, grace_s=config.get("grace_s", 10.0))
+        else:
+            facts = conformance.probe(
+                name,
+                server,
+                prompt=scenario.prompt,
+                max_tokens=scenario.max_tokens,
+                sampling={"temperature": scenario.temperature, "seed": scenario.seed, **scenario.sampling},
+                timeout_s=scenario.timeout_ms / 1000,
+                concurrency=int(config.get("concurrency", 4)),
+            )
+        if facts.get("healthy_after") is False and server.process is not None:
+            server.process.wait_until(time.monotonic() + 0.5)  # a dying server: let it be reaped, to say how
+        died = name != "shutdown" and not server.alive()
+        proc = server.process.result() if died and server.process else None
+        return Observation(
+            status="crashed" if proc is not None and proc.crashed else "ok",
+            reason=f"the server died during the probe ({proc.death_words()})" if proc is not None else "",
+            loaded=True,
+            started=t0,
+            ended=datetime.now(UTC),
+            duration_ms=round((time.monotonic() - clock) * 1000, 3),
+            exit_code=proc.exit_code if proc else None,
+            signal=proc.signal if proc else None,
+            stderr_tail=_tail(proc.stderr) if proc else "",
+            facts=facts,
             **base,
         )

@@ -17,10 +17,12 @@ from aprqa_action.records import Observation, Scenario
 
 def cell_name(scenario: Scenario) -> str:
     name = scenario.cell_name
-    return name if scenario.purpose == "matrix" else f"{name} (profile_ci)"
+    return f"{name} (profile_ci)" if scenario.purpose in ("warmup", "measure") else name
 
 
 def describe(observation: Observation) -> str:
+    if observation.status == "ok" and observation.text is None and observation.facts:
+        return "ok (probed)"  # a serve protocol probe: its facts are judged later
     if observation.status == "ok":
         rate = f"{observation.tok_per_sec:.1f} tok/s" if observation.tok_per_sec else "tok/s n/a"
         latency = f", {observation.latency_ms:.0f} ms" if observation.latency_ms is not None else ""

@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import requests
 
@@ -39,6 +39,15 @@ class Reply:
     tok_per_sec: float | None = None
     ttft_ms: float | None = None
     latency_ms: float | None = None
+    facts: dict[str, str | int | float | bool | None] = field(default_factory=dict)  # the HTTP status and body
+
+
+def _is_json(body: str) -> bool:
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
 
 
 class EngineServer:
@@ -124,7 +133,15 @@ class EngineServer:
         said = next((line for line in reversed(tail) if "error" in line.lower()), tail[-1] if tail else "")
         return words + (f": {said.strip()[:300]}" if said else "")
 
-    def request(self, prompt: str, max_tokens: int, temperature: float, seed: int, timeout_s: float) -> Reply:
+    def request(
+        self,
+        prompt: str,
+        max_tokens: int,
+        temperature: float,
+        seed: int,
+        timeout_s: float,
+        sampling: Mapping[str, float] | None = None,
+    ) -> Reply:
         """One request, over within `timeout_s`: at the deadline a watchdog kills the server's process group,
         which ends the request (a read timeout alone restarts with every byte a slow server trickles). A
         timed-out request leaves the server dead: `restart` it for the next one."""
@@ -139,7 +156,7 @@ class EngineServer:
         watchdog.daemon = True
         watchdog.start()
         try:
-            reply = self._request(prompt, max_tokens, temperature, seed, timeout_s)
+            reply = self._request(prompt, max_tokens, temperature, seed, timeout_s, sampling or {})
         finally:
             watchdog.cancel()
         if expired.is_set() or reply.status == "timeout":
@@ -149,10 +166,20 @@ class EngineServer:
             return Reply("timeout", reason + " (the server was killed)")
         return reply
 
-    def _request(self, prompt: str, max_tokens: int, temperature: float, seed: int, timeout_s: float) -> Reply:
+    def _request(
+        self,
+        prompt: str,
+        max_tokens: int,
+        temperature: float,
+        seed: int,
+        timeout_s: float,
+        sampling: Mapping[str, float],
+    ) -> Reply:
         assert self.process is not None
         req = self.mode.request
+        # the playbook's sampling, as run and chat get it: a server's own defaults would make answers differ
         payload: dict[str, object] = {"max_tokens": max_tokens, "temperature": temperature, "seed": seed}
+        payload |= {key: int(value) if key == "top_k" else value for key, value in sampling.items()}
         if req.dialect == "openai-chat":
             payload |= {"model": "default", "messages": [{"role": "user", "content": prompt}]}
         else:
@@ -166,7 +193,10 @@ class EngineServer:
                 self.base_url + req.url_path, json=payload, stream=req.stream, timeout=(5.0, timeout_s)
             ) as answer:
                 if answer.status_code != 200:
-                    return Reply("failed", f"POST {req.url_path} answered {answer.status_code}: {answer.text[:300]}")
+                    body = answer.text
+                    facts = {"http_status": answer.status_code, "json_body": _is_json(body), "body": body[:300]}
+                    reason = f"POST {req.url_path} answered {answer.status_code}: {body[:300]}"
+                    return Reply("failed", reason, facts=facts)
                 if req.stream:
                     return self._read_stream(answer, started, deadline)
                 body = answer.text
@@ -209,6 +239,7 @@ class EngineServer:
         pieces: list[str] = []
         first: float | None = None
         chat = self.mode.request.dialect == "openai-chat"
+        done = False
         for raw in answer.iter_lines():
             if time.monotonic() > deadline:
                 return Reply("timeout", "streamed answer did not finish within the timeout")
@@ -217,6 +248,7 @@ class EngineServer:
                 continue
             data = line[5:].strip()
             if data == "[DONE]":
+                done = True
                 break
             try:
                 choice = json.loads(data)["choices"][0]
@@ -229,6 +261,8 @@ class EngineServer:
         ended = time.monotonic()
         gen_s = ended - (first or ended)
         tokens = len(pieces)  # one chunk per generated token
+        if not done:  # a stream cut off mid-response may leave its connection unusable: never reuse it
+            self._fresh_session()
         return Reply(
             "ok",
             text="".join(pieces),
@@ -236,7 +270,13 @@ class EngineServer:
             tok_per_sec=tokens / gen_s if tokens and gen_s > 0 else None,
             ttft_ms=((first or ended) - started) * 1000,
             latency_ms=(ended - started) * 1000,
+            facts={"http_status": 200, "sse_done": done},
         )
+
+    def _fresh_session(self) -> None:
+        self.session.close()
+        self.session = requests.Session()
+        self.session.trust_env = False
 
     def _died_or_failed(self, reason: str) -> Reply:
         assert self.process is not None

@@ -89,7 +89,7 @@ def _judge(gate: str, cell: str, threshold: float, kind: str, runs: list[Observa
 
 def profile_crashes(run: Run) -> list[EvidenceItem]:
     """profile_ci runs answer no oracle, but a crash in one (a warmup too) is a crash of the engine: G3."""
-    crashed = [(s, run.observed(s)) for s in run.scenarios if s.purpose != "matrix"]
+    crashed = [(s, run.observed(s)) for s in run.scenarios if s.purpose in ("warmup", "measure")]
     return [
         of_scenario("G3-STABILITY", "STAB", "Crashed", seen.reason, s, excerpt=tail(seen))
         for s, seen in crashed

@@ -6,12 +6,13 @@ scenario index; every cell uses the same prompt and seed for the same index, so 
 
 from __future__ import annotations
 
-import hashlib
-import random
 import re
 
 from aprqa_action.engines.profile import EngineProfile, ProcessMode
+from aprqa_action.errors import InputError
 from aprqa_action.oneline import one_line
+from aprqa_action.plan.edge import edge_scenarios
+from aprqa_action.plan.seeds import engine_seed, prompt_order
 from aprqa_action.playbook import LoadedPlaybook, Playbook
 from aprqa_action.records import BackendProbe, Record, ResolvedModel, Scenario
 from aprqa_action.records.axes import Backend, Format, Modality
@@ -39,18 +40,6 @@ def scenario_id(playbook: str, modality: Modality, backend: Backend, fmt: Format
     return f"{playbook}:{modality}:{backend}:{fmt}:{index:03d}"
 
 
-def engine_seed(seed: int, index: int) -> int:
-    digest = hashlib.sha256(f"{seed}:{index}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF  # engines take a signed 32-bit seed
-
-
-def prompt_order(seed: int, count: int, prompts: int) -> list[int]:
-    """Which prompt of the set each scenario index uses: a seeded shuffle, cycled."""
-    order = list(range(prompts))
-    random.Random(seed).shuffle(order)
-    return [order[i % prompts] for i in range(count)]
-
-
 def build_plan(
     playbook: Playbook,
     engine: EngineProfile,
@@ -61,6 +50,10 @@ def build_plan(
     """`unusable`: formats whose file failed G0 integrity, with the reason; their cells are not run."""
     unusable = unusable or {}
     matrix = playbook.test_matrix
+    for modality in matrix.modalities:
+        problem = engine.sampling_problem(modality, matrix.sampling)
+        if problem is not None:
+            raise InputError(problem)
     prompts = matrix.prompt_specs
     order = prompt_order(matrix.seed, matrix.scenario_count, len(prompts))
     scenarios = []
@@ -87,9 +80,12 @@ def build_plan(
                             max_tokens=matrix.max_tokens,
                             timeout_ms=playbook.timeout_ms,
                             skip_reason=reason or _chat_prompt_reason(modality, engine, prompt),
+                            sampling=matrix.sampling,
                         )
                         for attempt in range(matrix.repeat)  # repeat: the same scenario again, same seed
                     ]
+                # after the cell's matrix: in serve they go to the same server (the first prompt again: A → B → A)
+                scenarios += edge_scenarios(playbook, engine, modality, backend, models[fmt], reason)
     scenarios += _profile_scenarios(playbook, engine, models, backends, unusable, prompts[order[0]].prompt, order[0])
     return Plan(
         playbook=playbook.name,
@@ -142,6 +138,7 @@ def _profile_scenarios(
                         timeout_ms=playbook.timeout_ms,
                         skip_reason=reason,
                         purpose=purpose,  # type: ignore[arg-type]
+                        sampling=matrix.sampling,
                     )
                 )
     return scenarios
@@ -197,10 +194,11 @@ def format_plan(loaded: LoadedPlaybook, plan: Plan, source: str) -> str:
     m = playbook.test_matrix
     formats, backends, modalities = len(playbook.model.formats), len(m.backends), len(m.modalities)
     matrix = len(plan.matrix)
-    profile = len(plan.scenarios) - matrix
+    edge = sum(s.purpose == "edge" for s in plan.scenarios)
+    profile = len(plan.scenarios) - matrix - edge
     lines.append(
         f"cells: {formats * backends * modalities} (format × backend × modality = {formats} × {backends} × "
-        f"{modalities}), scenarios: {len(plan.scenarios)} ({matrix} matrix + {profile} profile_ci)"
+        f"{modalities}), scenarios: {len(plan.scenarios)} ({matrix} matrix + {edge} edge + {profile} profile_ci)"
     )
     runnable = len(plan.runnable)
     lines.append(f"scenarios: {len(plan.scenarios)} ({runnable} to run, {len(plan.scenarios) - runnable} skipped)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from aprqa_action.contracts.vocab import model_text_facts
 from aprqa_action.errors import InputError
 from aprqa_action.records import ResolvedModel
 from aprqa_action.records.axes import EXTENSIONS, Format, format_of
@@ -92,3 +93,14 @@ def _candidate(fmt: Format, directory: Path, quantizations: list[str], anchor: P
     others = len(matching) - 1
     why = "the only" if not others else f"the cleanest of {len(matching)}"
     return ResolvedModel(format=fmt, path=str(best), how="candidate", reason=f"{why} {fmt} file in {directory}")
+
+
+def with_text_facts(models: dict[Format, ResolvedModel]) -> dict[Format, ResolvedModel]:
+    """The models with their context length and special tokens, read from the files (the edge checks' input)."""
+    described = {}
+    for fmt, model in models.items():
+        if model.path is not None:
+            context, special = model_text_facts(model.path, fmt)
+            model = model.model_copy(update={"context_length": context, "special_tokens": special})
+        described[fmt] = model
+    return described

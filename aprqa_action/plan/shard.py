@@ -51,11 +51,12 @@ def weight(scenario: Scenario) -> int:
 
 
 def units(scenarios: list[Scenario]) -> list[list[Scenario]]:
-    """What sharding deals out: one matrix scenario, or a whole profile_ci group."""
+    """What sharding deals out: one matrix scenario, or a whole group: a cell's edge scenarios (one server in
+    serve), a profile_ci group."""
     dealt: list[list[Scenario]] = []
-    for profile, group in groupby(scenarios, key=lambda s: s.purpose != "matrix" and (s.format, s.backend)):
+    for whole, group in groupby(scenarios, key=lambda s: s.purpose != "matrix" and (s.purpose == "edge", s.cell)):
         members = list(group)
-        dealt += [members] if profile else [[s] for s in members]
+        dealt += [members] if whole else [[s] for s in members]
     return dealt
 
 

@@ -89,6 +89,12 @@ class TestMatrix(Record):
     )
     max_tokens: int = Field(default=32, ge=1, le=32_768)
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    # Sampling beyond temperature and seed, given to every modality alike (the engine's `sampling_args` for
+    # run and chat, the request body for serve): servers apply their own defaults otherwise, and answers of
+    # one prompt would differ by modality for that alone. Not given: the engine's own default.
+    top_k: int | None = Field(default=None, ge=0, le=1_000_000)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    repeat_penalty: float | None = Field(default=None, gt=0.0, le=10.0)
     repeat: int = Field(default=1, ge=1, le=1000, description="Run each scenario this many times")
     repeat_min_pass: int | None = Field(
         default=None, ge=1, description="Attempts that must pass for the scenario to pass (default: all)"
@@ -105,6 +111,12 @@ class TestMatrix(Record):
     @property
     def min_pass(self) -> int:
         return self.repeat_min_pass if self.repeat_min_pass is not None else self.repeat
+
+    @property
+    def sampling(self) -> dict[str, float]:
+        """The declared sampling parameters beyond temperature and seed."""
+        declared = {"top_k": self.top_k, "top_p": self.top_p, "repeat_penalty": self.repeat_penalty}
+        return {key: value for key, value in declared.items() if value is not None}
 
     @property
     def prompt_specs(self) -> list[PromptSpec]:
@@ -158,6 +170,46 @@ class ContractTests(Record):
     expected: ExpectedDims | None = Field(default=None, description="Dimensions I-2 checks the tensors against")
 
 
+BoundaryCase = Literal[
+    "empty",
+    "whitespace",
+    "over-context",
+    "in-context",
+    "unicode",
+    "special-tokens",
+    "max-tokens-1",
+    "max-tokens-huge",
+]
+BOUNDARY_CASES: tuple[str, ...] = BoundaryCase.__args__  # type: ignore[attr-defined]
+
+
+class Edge(Record):
+    """The EDGE category (150 of the MQS points): boundary prompts, leakage of special tokens, the serve
+    protocol and determinism, each judged per (format, backend) cell where its modality applies."""
+
+    formats: Unique[Format] | None = Field(default=None, description="The formats probed (default: every format)")
+    modalities: Unique[Modality] | None = Field(
+        default=None, description="Where boundary prompts and determinism run (default: every matrix modality)"
+    )
+    boundary: Unique[BoundaryCase] = Field(
+        default_factory=lambda: list(BOUNDARY_CASES),
+        description="Boundary prompts (F-EDGE-*); [] turns them off",
+    )
+    leakage: bool = Field(default=True, description="F-EDGE-LEAK: no special token or BPE artefact in any answer")
+    determinism: bool = Field(
+        default=True, description="F-DET-REPEAT: the first prompt again gives the same text (serve: A → B → A)"
+    )
+    protocol: bool = Field(default=True, description="F-HTTP-*: serve conformance (serve cells only)")
+    concurrency: int = Field(default=4, ge=2, le=64, description="Concurrent requests of F-HTTP-CONCURRENT")
+    batch_invariance: bool = Field(
+        default=False, description="A differing answer inside a concurrent batch fails F-HTTP-CONCURRENT"
+    )
+    shutdown_timeout_ms: int = Field(
+        default=10_000, ge=100, le=600_000, description="SIGTERM to exit (F-HTTP-SHUTDOWN)"
+    )
+    max_tokens: int = Field(default=16, ge=1, le=4096, description="Answer length of the boundary prompts")
+
+
 EngineRef = Annotated[
     Annotated[str, Tag("text")] | Annotated[EngineProfile, Tag("spec")],
     Discriminator(_kind),
@@ -178,6 +230,7 @@ class Playbook(Record):
     contract_tests: ContractTests | None = None
     gates: Gates = Gates()
     format_parity: FormatParity | None = None
+    edge: Edge | None = Field(default=None, description="The EDGE checks; without it EDGE is not measured")
     failure_policy: Literal["collect_all", "fail_fast"] = Field(
         default="collect_all",
         description="collect_all runs every scenario; fail_fast stops at the first failed scenario",
@@ -227,6 +280,18 @@ class Playbook(Record):
                 ("format_parity", "modalities", parity.modalities.index(missing[0])),
                 f"format_parity.modalities {', '.join(missing)} not in test_matrix.modalities",
             )
+        return self
+
+    @model_validator(mode="after")
+    def _edge_axes_are_declared(self) -> Playbook:
+        if self.edge is None:
+            return self
+        for i, modality in enumerate(self.edge.modalities or []):
+            if modality not in self.test_matrix.modalities:
+                raise AtKey(("edge", "modalities", i), f"edge.modalities {modality} is not in test_matrix.modalities")
+        for i, fmt in enumerate(self.edge.formats or []):
+            if fmt not in self.model.formats:
+                raise AtKey(("edge", "formats", i), f"edge.formats {fmt} is not in model.formats")
         return self
 
     @model_validator(mode="after")

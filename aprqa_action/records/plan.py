@@ -16,6 +16,10 @@ class ResolvedModel(Record):
     path: str | None
     how: Literal["given", "sibling", "candidate", "missing"]
     reason: str
+    # Read from the file (GGUF metadata, config.json, tokenizer.json) for the edge checks: the context window
+    # the boundary prompts probe, and the special tokens that must not leak into answers.
+    context_length: int | None = None
+    special_tokens: list[str] = Field(default_factory=list)
 
 
 class BackendProbe(Record):

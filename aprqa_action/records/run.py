@@ -10,6 +10,8 @@ from pydantic import Field
 from aprqa_action.records.axes import Backend, Format, Modality, cell_label
 from aprqa_action.records.base import Record
 
+LONG_PROMPT_WORD = " hello"  # one token in the common BPE and SentencePiece vocabularies
+
 
 def base_id(scenario_id: str) -> str:
     """A scenario id without its repeat suffix ("@r<n>"): the attempts of one scenario share it."""
@@ -30,8 +32,20 @@ class Scenario(Record):
     max_tokens: int
     timeout_ms: int
     skip_reason: str | None = None
-    purpose: Literal["matrix", "warmup", "measure"] = "matrix"  # warmup/measure: profile_ci runs
+    purpose: Literal["matrix", "warmup", "measure", "edge"] = "matrix"  # warmup/measure: profile_ci runs
     attempt: int = 0  # test_matrix.repeat: the attempt's number, from 0; its id ends in @r<attempt + 1>
+    probe: str | None = None  # purpose edge: which edge case ("empty", "determinism", "http:stream", ...)
+    # A long prompt is `prompt` and then " hello" this many times (about one token each): not stored whole
+    prompt_repeat: int = Field(default=0, ge=0)
+    probe_config: dict[str, float] = Field(default_factory=dict)  # e.g. concurrency, grace_s (the playbook's edge)
+    # Sampling beyond temperature and seed the playbook declares (top_k, top_p, repeat_penalty): every
+    # modality gets the same, so answers compare like for like.
+    sampling: dict[str, float] = Field(default_factory=dict)
+
+    @property
+    def full_prompt(self) -> str:
+        """The prompt as the engine gets it."""
+        return self.prompt + LONG_PROMPT_WORD * self.prompt_repeat
 
     @property
     def base_id(self) -> str:
@@ -47,8 +61,9 @@ class Scenario(Record):
 
     @property
     def group(self) -> tuple[Format, Backend, Modality, bool]:
-        """Scenarios that run together: a matrix cell, or a cell's profile runs."""
-        return (self.format, self.backend, self.modality, self.purpose == "matrix")
+        """Scenarios that run together: a matrix cell with its edge cases (one server in serve: A → B → A), or a
+        cell's profile runs."""
+        return (self.format, self.backend, self.modality, self.purpose in ("matrix", "edge"))
 
 
 # ok: the engine answered; failed: it exited non-zero, answered an error or unreadable output, or never
@@ -80,3 +95,5 @@ class Observation(Record):
     command: list[str] = Field(default_factory=list)
     stdout_tail: str = ""
     stderr_tail: str = ""
+    # What an edge probe saw, as data for the judge: HTTP statuses, whether a body was JSON, counts, texts.
+    facts: dict[str, str | int | float | bool | None] = Field(default_factory=dict)

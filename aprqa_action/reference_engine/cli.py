@@ -104,15 +104,25 @@ def _load(model: str, no_gpu: bool, seed: int) -> tuple[Any, float]:
     return llm, (time.perf_counter() - started) * 1000
 
 
-def _generate(llm: Any, messages: list[dict[str, str]], max_tokens: int, temperature: float, seed: int) -> dict:
-    """One chat completion, streamed so that time to first token is measured."""
+def _generate(
+    llm: Any,
+    messages: list[dict[str, str]],
+    max_tokens: int,
+    temperature: float,
+    seed: int,
+    sampler: dict[str, float] | None = None,
+) -> dict:
+    """One chat completion, streamed so that time to first token is measured. `sampler`: top_k, top_p,
+    repeat_penalty as given (else llama-cpp-python's defaults)."""
     started = time.perf_counter()
     first: float | None = None
     pieces: list[str] = []
     tokens = 0
-    for chunk in llm.create_chat_completion(
-        messages=messages, max_tokens=max_tokens, temperature=temperature, seed=seed, stream=True
-    ):
+    given = {k: (int(v) if k == "top_k" else v) for k, v in (sampler or {}).items()}
+    completion = llm.create_chat_completion(
+        messages=messages, max_tokens=max_tokens, temperature=temperature, seed=seed, stream=True, **given
+    )
+    for chunk in _refusing(completion):
         delta = chunk["choices"][0].get("delta", {})
         content = delta.get("content")
         if content:
@@ -129,6 +139,15 @@ def _generate(llm: Any, messages: list[dict[str, str]], max_tokens: int, tempera
         "ttft_ms": round(((first or ended) - started) * 1000, 3),
         "inference_time_ms": round((ended - started) * 1000, 3),
     }
+
+
+def _refusing(chunks: Any) -> Any:
+    """llama-cpp-python's chunks; a prompt over the context window (its ValueError) is a refusal, said in one
+    line, not a traceback."""
+    try:
+        yield from chunks
+    except ValueError as exc:
+        _fail(str(exc))
 
 
 def _serve_gguf(args: argparse.Namespace) -> int:
@@ -167,7 +186,7 @@ class Runtime:
     engine: str
     version: Callable[[], str]
     load: Callable[[str, bool, int], tuple[Any, float]]
-    generate: Callable[[Any, list[dict[str, str]], int, float, int], dict[str, Any]]
+    generate: Callable[..., dict[str, Any]]  # (model, messages, max_tokens, temperature, seed, sampler)
     serve: Callable[[argparse.Namespace], int]
 
 
@@ -182,11 +201,16 @@ def runtime_for(model: str) -> Runtime:
     return TRANSFORMERS if reference_hf.is_transformers_model(model) else LLAMA_CPP
 
 
+def _sampler(args: argparse.Namespace) -> dict[str, float]:
+    given = {"top_k": args.top_k, "top_p": args.top_p, "repeat_penalty": args.repeat_penalty}
+    return {key: value for key, value in given.items() if value is not None}
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     runtime = runtime_for(args.model)
     llm, load_ms = runtime.load(args.model, args.no_gpu, args.seed)
     messages = [{"role": "user", "content": args.prompt}]
-    result = runtime.generate(llm, messages, args.max_tokens, args.temperature, args.seed)
+    result = runtime.generate(llm, messages, args.max_tokens, args.temperature, args.seed, _sampler(args))
     if args.json:
         payload = {
             "model": args.model,
@@ -222,7 +246,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             history.clear()
             continue
         history.append({"role": "user", "content": prompt})
-        result = runtime.generate(llm, history, args.max_tokens, args.temperature, args.seed)
+        result = runtime.generate(llm, history, args.max_tokens, args.temperature, args.seed, _sampler(args))
         history.append({"role": "assistant", "content": result["text"]})
         print(result["text"], flush=True)
         print(
@@ -265,6 +289,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("-n", "--max-tokens", type=int, default=32)
         p.add_argument("--temperature", type=float, default=temperature)
         p.add_argument("--seed", type=int, default=42)
+        p.add_argument("--top-k", type=int, default=None)
+        p.add_argument("--top-p", type=float, default=None)
+        p.add_argument("--repeat-penalty", type=float, default=None)
 
     run = sub.add_parser("run", help="one prompt, one answer")
     common(run)

@@ -25,7 +25,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -297,7 +297,8 @@ class _Collector:
 
     It records when the first new token arrived, keeps the ids that make up the answer (not the end token)
     and hands each newly decodable piece of text to `on_piece` (the server's SSE writer). Text that ends in
-    an incomplete UTF-8 sequence (U+FFFD) is held back until the next token completes it.
+    an incomplete UTF-8 sequence (U+FFFD) is held back until the next token completes it; one that no token
+    completed (max_tokens cut a character in two) is dropped, as llama.cpp drops it.
     """
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, stop_ids: frozenset[int], on_piece: OnPiece | None):
@@ -320,24 +321,38 @@ class _Collector:
                 self.stopped = True
                 continue
             self.ids.append(int(token))
-        self._flush(final=False)
+        self._flush()
 
     def end(self) -> None:
-        self._flush(final=True)
+        self._flush()
 
     def text(self) -> str:
-        return str(self.tokenizer.decode(self.ids, skip_special_tokens=True))
+        return str(self.tokenizer.decode(self.ids, skip_special_tokens=True)).rstrip("\ufffd")
 
-    def _flush(self, final: bool) -> None:
+    def _flush(self) -> None:
         if self.on_piece is None:
             return
         text = self.text()
-        if not final and text.endswith("\ufffd"):
-            return
         piece = text[self._emitted :]
         self._emitted = len(text)
         if piece:
             self.on_piece(piece)
+
+
+def prompt_inputs(loaded: Loaded, messages: list[dict[str, str]]) -> Any:
+    """The tokenized prompt; EngineError when it does not fit the context window (llama.cpp refuses such a
+    prompt too: the same window for both formats)."""
+    tokenizer = loaded.tokenizer
+    if loaded.has_chat_template:
+        prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        # The template writes its own BOS where the model wants one; adding another would change the prompt.
+        inputs = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")
+    else:
+        inputs = tokenizer(chatml(messages), add_special_tokens=True, return_tensors="pt")
+    prompt_tokens = int(inputs["input_ids"].shape[1])
+    if prompt_tokens >= N_CTX:
+        raise EngineError(f"the prompt has {prompt_tokens} tokens; the context window is {N_CTX}")
+    return inputs.to(loaded.device)
 
 
 def generate(
@@ -347,37 +362,35 @@ def generate(
     temperature: float,
     seed: int | None,
     on_piece: OnPiece | None = None,
+    sampler: Mapping[str, float] | None = None,
 ) -> Generation:
-    """One chat completion. `on_piece` receives the text as it is generated (for streaming)."""
+    """One chat completion. `on_piece` receives the text as it is generated (for streaming); `sampler`: top_k,
+    top_p and repeat_penalty given by the caller, in llama-cpp-python's names."""
     import torch
     from transformers import GenerationConfig
 
     started = time.perf_counter()
-    tokenizer = loaded.tokenizer
-    if loaded.has_chat_template:
-        prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        # The template writes its own BOS where the model wants one; adding another would change the prompt.
-        inputs = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")
-    else:
-        inputs = tokenizer(chatml(messages), add_special_tokens=True, return_tensors="pt")
-    inputs = inputs.to(loaded.device)
+    inputs = prompt_inputs(loaded, messages)
     prompt_tokens = int(inputs["input_ids"].shape[1])
-    limit = max_tokens if max_tokens > 0 else max(1, N_CTX - prompt_tokens)
+    room = N_CTX - prompt_tokens
+    limit = min(max_tokens, room) if max_tokens > 0 else room
     sampling = temperature > 0
+    given = dict(sampler or {})
+    penalty = float(given.pop("repeat_penalty", 1.0))  # llama-cpp-python's default repeat_penalty
     # Every choice that shapes the output is set here: generate() fills what is left unset from the model's own
     # generation_config.json (a num_beams or repetition_penalty there would change what is being measured).
     config = GenerationConfig(
         max_new_tokens=limit,
         do_sample=sampling,
         num_beams=1,
-        repetition_penalty=1.0,  # llama-cpp-python's default repeat_penalty
+        repetition_penalty=penalty,
         eos_token_id=sorted(loaded.stop_ids) or None,
         pad_token_id=loaded.pad_id,
-        **({"temperature": temperature, **SAMPLER} if sampling else {}),
+        **({"temperature": temperature, **SAMPLER, **given} if sampling else {}),
     )
     if seed is not None:
         torch.manual_seed(seed)
-    collector = _Collector(tokenizer, loaded.stop_ids, on_piece)
+    collector = _Collector(loaded.tokenizer, loaded.stop_ids, on_piece)
     with torch.inference_mode():
         loaded.model.generate(**inputs, generation_config=config, streamer=collector)
     ended = time.perf_counter()
@@ -396,7 +409,12 @@ def generate(
 
 
 def generate_stats(
-    loaded: Loaded, messages: list[dict[str, str]], max_tokens: int, temperature: float, seed: int
+    loaded: Loaded,
+    messages: list[dict[str, str]],
+    max_tokens: int,
+    temperature: float,
+    seed: int,
+    sampler: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """`generate` in the shape the dispatcher's run and chat share with the GGUF path."""
-    return generate(loaded, messages, max_tokens, temperature, seed).stats()
+    return generate(loaded, messages, max_tokens, temperature, seed, sampler=sampler).stats()

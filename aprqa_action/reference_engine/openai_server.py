@@ -23,7 +23,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from aprqa_action.reference_engine.hf import EngineError, Generation, Loaded, generate, load
+from aprqa_action.reference_engine.hf import EngineError, Generation, Loaded, generate, load, prompt_inputs
 
 MAX_BODY = 1 << 20  # a chat request is a few KiB; refuse to buffer anything absurd
 DEFAULT_MAX_TOKENS = 256  # a client that gives none still gets a bounded answer
@@ -91,12 +91,21 @@ def parse_chat_request(body: bytes) -> dict[str, Any]:
     stream = data.get("stream", False)
     if not isinstance(stream, bool):
         raise RequestError(HTTPStatus.BAD_REQUEST, "'stream' must be true or false")
+    sampler: dict[str, float] = {}
+    for key in ("top_k", "top_p", "repeat_penalty"):
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise RequestError(HTTPStatus.BAD_REQUEST, f"'{key}' must be a number ≥ 0")
+        sampler[key] = value
     return {
         "messages": turns,
         "max_tokens": max_tokens,
         "temperature": float(temperature),
         "seed": seed,
         "stream": stream,
+        "sampler": sampler,
     }
 
 
@@ -168,6 +177,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._json(HTTPStatus.OK, self._completion(completion_id, result))
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client went away; the generation it interrupted is abandoned
+        except EngineError as exc:  # a request that cannot be answered (a prompt over the context): the client's
+            self._error(HTTPStatus.BAD_REQUEST, str(exc))
         except Exception as exc:  # a generation failure is the client's 500, not the server's death
             if stream:
                 self._event({"error": {"message": f"{type(exc).__name__}: {exc}", "type": "server_error"}})
@@ -207,6 +218,7 @@ class Handler(BaseHTTPRequestHandler):
     def _stream(self, completion_id: str, request: dict[str, Any]) -> None:
         """SSE: the headers go out before generation starts, then one event per piece as it is decoded.
         HTTP/1.0 without a length: the end of the response is the end of the connection."""
+        prompt_inputs(self.server.loaded, request["messages"])  # a refusal is a 400, before the stream's 200
         with self.server.lock:
             self.send_response(HTTPStatus.OK)
             self.send_header("Content-Type", "text/event-stream")

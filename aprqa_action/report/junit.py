@@ -57,7 +57,7 @@ def clip_excerpt(text: str) -> str:
 def _suite_key(item: EvidenceItem) -> tuple[int, str, str]:
     """(kind, suite name, classname suffix); kind orders files, matrix cells, profile cells, the rest."""
     cell = item.cell
-    if item.scenario_id is not None and cell:
+    if cell and (item.scenario_id is not None or item.category == "EDGE"):  # F-EDGE-LEAK judges a whole cell
         return (1, cell, cell)
     if cell and item.category == "PERF":
         return (2, f"{cell} (profile_ci)", f"{cell}/profile_ci")
@@ -117,7 +117,7 @@ def _times(evidence: Evidence) -> dict[str, float]:
     seconds = {o.scenario_id: (o.duration_ms or 0.0) / 1000 for o in evidence.observations}
     profile: dict[str, float] = {}
     for s in evidence.scenarios:
-        if s.purpose != "matrix":
+        if s.purpose in ("warmup", "measure"):
             cell = s.cell_name  # profile_ci runs are run-modality scenarios
             profile[cell] = profile.get(cell, 0.0) + seconds.get(s.id, 0.0)
     sources: dict[str, list[str]] = {}

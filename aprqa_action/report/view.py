@@ -107,6 +107,7 @@ class ReportView:
     scenario_counts: dict[str, int]  # observation status → count, matrix and profile runs alike
     duration_s: float | None
     profile_runs: int  # profile_ci warmup and measure scenarios, beside the matrix
+    edge_runs: int = 0  # the edge scenarios (playbook `edge:`)
     repeated: bool = False  # test_matrix.repeat > 1: cells show a pass rate with its 95 % interval
     gating_labels: frozenset[str] = frozenset()  # the failure labels (as cells name them) that gate
 
@@ -201,7 +202,9 @@ def build_view(evidence: Evidence) -> ReportView:
             bad.append((_severity(item), index, item))
             groups.setdefault((item.gate_id, item.outcome), []).append(item)
     bad.sort(key=lambda entry: entry[:2])
-    prompts = {s.id: s.prompt for s in evidence.scenarios}
+    prompts = {
+        s.id: s.prompt + (f' (then "hello" × {s.prompt_repeat})' if s.prompt_repeat else "") for s in evidence.scenarios
+    }
     by_subject: dict[str, Failure] = {}
     for _, _, item in bad:  # most severe first, so a subject is placed by its worst item
         subject = item.scenario_id or item.cell or item.id
@@ -238,7 +241,8 @@ def build_view(evidence: Evidence) -> ReportView:
         failed_items=len(bad),
         scenario_counts=ordered,
         duration_s=duration,
-        profile_runs=len(evidence.scenarios) - len(matrix),
+        profile_runs=sum(s.purpose in ("warmup", "measure") for s in evidence.scenarios),
+        edge_runs=sum(s.purpose == "edge" for s in evidence.scenarios),
         repeated=any(s.attempt > 0 for s in matrix),
         gating_labels=frozenset(failure_label(i) for _, _, i in bad if gates(i)),
     )
