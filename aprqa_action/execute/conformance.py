@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from aprqa_action.execute.server import EngineServer
+from aprqa_action.execute.server import EngineServer, is_json
 
 Facts = dict[str, str | int | float | bool | None]
 EXCERPT = 300
@@ -32,14 +32,6 @@ def _session() -> requests.Session:
     session = requests.Session()
     session.trust_env = False  # loopback only
     return session
-
-
-def _is_json(body: str) -> bool:
-    try:
-        json.loads(body)
-    except ValueError:
-        return False
-    return True
 
 
 def _body(server: EngineServer, prompt: str, max_tokens: int, sampling: Mapping[str, Any]) -> dict[str, Any]:
@@ -59,7 +51,7 @@ def _post(session: requests.Session, server: EngineServer, timeout_s: float, **k
     except requests.RequestException as exc:
         return {"status": None, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
     body = answer.text
-    return {"status": answer.status_code, "json_body": _is_json(body), "body": body[:EXCERPT]}
+    return {"status": answer.status_code, "json_body": is_json(body), "body": body[:EXCERPT]}
 
 
 def _text(server: EngineServer, body: str) -> tuple[str | None, dict[str, Any]]:

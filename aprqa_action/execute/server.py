@@ -42,7 +42,7 @@ class Reply:
     facts: dict[str, str | int | float | bool | None] = field(default_factory=dict)  # the HTTP status and body
 
 
-def _is_json(body: str) -> bool:
+def is_json(body: str) -> bool:
     try:
         json.loads(body)
     except ValueError:
@@ -194,7 +194,7 @@ class EngineServer:
             ) as answer:
                 if answer.status_code != 200:
                     body = answer.text
-                    facts = {"http_status": answer.status_code, "json_body": _is_json(body), "body": body[:300]}
+                    facts = {"http_status": answer.status_code, "json_body": is_json(body), "body": body[:300]}
                     reason = f"POST {req.url_path} answered {answer.status_code}: {body[:300]}"
                     return Reply("failed", reason, facts=facts)
                 if req.stream:

@@ -51,14 +51,21 @@ def _gate(probe: str) -> str:
     return "F-EDGE-" + probe.upper()
 
 
-def boundary_item(s: Scenario, seen: Observation) -> EvidenceItem:
-    gate = _gate(s.probe or "")
-    text = seen.text or ""
+def _unanswered(gate: str, s: Scenario, seen: Observation) -> EvidenceItem | None:
+    """The item of an edge scenario that did not run, crashed or hung; None when it has something to judge."""
     if seen.status in ("skipped", "not_run"):
         return of_scenario(gate, "EDGE", "Skipped", seen.reason, s)
     if seen.status in ("crashed", "timeout"):
         outcome: Outcome = "Crashed" if seen.status == "crashed" else "Timeout"
         return of_scenario(gate, "EDGE", outcome, seen.reason, s, excerpt=tail(seen))
+    return None
+
+
+def boundary_item(s: Scenario, seen: Observation) -> EvidenceItem:
+    gate = _gate(s.probe or "")
+    text = seen.text or ""
+    if (done := _unanswered(gate, s, seen)) is not None:
+        return done
     if seen.status == "failed":
         status = seen.facts.get("http_status")
         if isinstance(status, int) and not isinstance(status, bool):
@@ -144,20 +151,18 @@ def leak_items(run: Run) -> list[EvidenceItem]:
 
 def determinism_item(run: Run, s: Scenario, seen: Observation) -> EvidenceItem:
     gate = "F-DET-ISOLATION" if s.modality == "serve" else "F-DET-REPEAT"
+    if (done := _unanswered(gate, s, seen)) is not None:
+        return done
     if seen.status != "ok":
-        outcome: Outcome = {"crashed": "Crashed", "timeout": "Timeout"}.get(seen.status, "Skipped")  # type: ignore[assignment]
-        if seen.status == "failed":
-            outcome = "Falsified"
-        return of_scenario(gate, "EDGE", outcome, seen.reason or "not run", s, excerpt=tail(seen))
+        return of_scenario(gate, "EDGE", "Falsified", seen.reason, s, excerpt=tail(seen))
     first = next(
         (m for m in run.scenarios if m.purpose == "matrix" and m.cell == s.cell and m.index == 0 and m.attempt == 0),
         None,
     )
-    before = run.observed(first) if first is not None else None
-    if first is None or before is None or before.status != "ok":
+    if first is None or run.observed(first).status != "ok":
         why = "the matrix's first scenario of this cell did not answer: nothing to compare with"
         return of_scenario(gate, "EDGE", "Skipped", why, s)
-    again, was = seen.text or "", before.text or ""
+    again, was = seen.text or "", run.observed(first).text or ""
     how = "after the cell's other requests, on the same server" if s.modality == "serve" else "in a new process"
     if again == was:
         return of_scenario(gate, "EDGE", "Corroborated", f"the same text again ({how}, seed {s.seed})", s)
@@ -172,11 +177,8 @@ def determinism_item(run: Run, s: Scenario, seen: Observation) -> EvidenceItem:
 def http_item(run: Run, s: Scenario, seen: Observation) -> EvidenceItem:
     name = (s.probe or "").removeprefix("http:")
     gate = GATES.get(name, "F-HTTP-" + name.upper())
-    if seen.status in ("skipped", "not_run"):
-        return of_scenario(gate, "EDGE", "Skipped", seen.reason, s)
-    if seen.status in ("crashed", "timeout"):
-        outcome: Outcome = "Crashed" if seen.status == "crashed" else "Timeout"
-        return of_scenario(gate, "EDGE", outcome, seen.reason, s, excerpt=tail(seen))
+    if (done := _unanswered(gate, s, seen)) is not None:
+        return done
     batch = run.playbook.edge.batch_invariance if run.playbook.edge is not None else False
     outcome, reason = judge_probe(name, seen.facts, batch_gate=batch)
     return of_scenario(gate, "EDGE", outcome, reason, s)
