@@ -15,7 +15,7 @@ from aprqa_action.errors import InputError
 from aprqa_action.execute import render
 from aprqa_action.judge.edge import boundary_item, determinism_item, leak_in, leak_items
 from aprqa_action.plan import build_plan
-from aprqa_action.plan.edge import ARGV_LIMIT, boundary_prompt
+from aprqa_action.plan.edge import ARGV_LIMIT, HTTP_PROBES, boundary_prompt
 from aprqa_action.playbook import BOUNDARY_CASES, load_playbook
 from aprqa_action.records import BackendProbe, Observation, ResolvedModel
 
@@ -72,23 +72,8 @@ def test_the_plan_puts_each_cells_edge_scenarios_after_its_matrix(tmp_path: Path
     run_edge = [s for s in plan.scenarios if s.purpose == "edge" and s.modality == "run"]
     serve_edge = [s for s in plan.scenarios if s.purpose == "edge" and s.modality == "serve"]
     assert [s.probe for s in run_edge] == [*BOUNDARY_CASES, "determinism"]
-    assert [s.probe for s in serve_edge][-10:] == [
-        "determinism",
-        *(
-            f"http:{p}"
-            for p in (
-                "malformed-json",
-                "empty-messages",
-                "wrong-types",
-                "unknown-route",
-                "stream",
-                "usage",
-                "finish-reason",
-                "concurrency",
-                "shutdown",
-            )
-        ),
-    ]
+    assert [s.probe for s in serve_edge][-10:] == ["determinism", *(f"http:{p}" for p in HTTP_PROBES)]
+    assert HTTP_PROBES[-1] == "shutdown"  # it ends the server: last
     # the run cell's two matrix scenarios, then its edge scenarios, then the serve cell's
     assert ids.index("t:edge:run:cpu:gguf:empty") == 2
     assert ids.index("t:serve:cpu:gguf:000") == 2 + len(run_edge)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, aprqa, write_playbook
 
+from aprqa_action.judge.protocol import GATES
 from aprqa_action.records import Evidence
 from aprqa_action.store.evidence import EVIDENCE_FILE, read_evidence
 
@@ -57,17 +58,7 @@ def test_every_edge_check_passes_but_the_engines_real_failures(certify_run: tupl
     assert len([i for i in edge if i.outcome != "Corroborated"]) == len(KNOWN)  # once each
     gates = {i.gate_id for i in edge}
     assert {"F-EDGE-LEAK", "F-DET-REPEAT", "F-DET-ISOLATION", "F-EDGE-UNICODE", "F-EDGE-MAX-TOKENS-HUGE"} <= gates
-    assert {g for g in gates if g.startswith("F-HTTP-")} == {
-        "F-HTTP-MALFORMED",
-        "F-HTTP-EMPTY-MESSAGES",
-        "F-HTTP-WRONG-TYPES",
-        "F-HTTP-UNKNOWN-ROUTE",
-        "F-HTTP-SSE",
-        "F-HTTP-USAGE",
-        "F-HTTP-FINISH-REASON",
-        "F-HTTP-CONCURRENT",
-        "F-HTTP-SHUTDOWN",
-    }
+    assert {g for g in gates if g.startswith("F-HTTP-")} == set(GATES.values())  # every protocol probe
     # the same refusal without streaming, from the SafeTensors server: a 400 with a JSON error
     over = next(i for i in edge if i.id.endswith("serve:cpu:safetensors:over-context"))
     assert (over.outcome, over.reason) == ("Corroborated", "refused cleanly: HTTP 400 with a JSON error")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import xmlschema
-from conftest import DEMO, aprqa
+from conftest import DEMO, ROOT, aprqa
 from junitparser import JUnitXml
 from markdown_it import MarkdownIt
 
@@ -18,6 +18,7 @@ from aprqa_action.report.schema import schema_errors
 from aprqa_action.store.evidence import EVIDENCE_FILE, read_evidence
 
 pytestmark = pytest.mark.engine
+SAMPLE = ROOT / "docs" / "sample" / "evidence.json"
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +59,16 @@ def test_real_evidence_renders_every_report(demo_run: Path, tmp_path: Path) -> N
     matrix = html[html.index("<h3>Cell matrix</h3>") :]
     rows = re.findall(r"<tr>(.*?)</tr>", matrix[: matrix.index("</table>")], flags=re.S)
     assert len(rows) == 1 + 12  # run, chat, serve × cpu, gpu × gguf, safetensors
+
+
+def test_the_documented_demo_result_is_what_a_run_gives(demo_run: Path) -> None:
+    # The README's sample comment and numbers are rendered from docs/sample/evidence.json: a fresh run agrees
+    fresh, documented = read_evidence(demo_run).verdict, read_evidence(SAMPLE).verdict
+    assert fresh is not None and documented is not None
+    assert (fresh.mqs, fresh.grade, fresh.status) == (documented.mqs, documented.grade, documented.status)
+    scores = {c.category: (c.passed, c.judged) for c in documented.categories}
+    assert {c.category: (c.passed, c.judged) for c in fresh.categories} == scores
+    assert scores["REGR"] == (9, 9)  # format parity holds in run, chat and serve
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"PROVISIONAL (MQS {documented.mqs}:" in readme
+    assert "EDGE scores {} of {}".format(*scores["EDGE"]) in readme
