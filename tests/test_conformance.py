@@ -5,13 +5,18 @@ them all is tests/test_edge_real.py."""
 
 from __future__ import annotations
 
+import io
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import write_playbook
+from conftest import make_scenario, write_playbook
 
+from aprqa_action.engines.profile import EngineProfile
+from aprqa_action.execute import Executor, render
 from aprqa_action.execute.progress import LineReporter
+from aprqa_action.execute.server import EngineServer
 from aprqa_action.judge.protocol import GATES, judge_probe
 from aprqa_action.pipeline import run
 from aprqa_action.records import Evidence, RunOptions
@@ -250,3 +255,31 @@ def test_batch_invariance_gates_only_when_asked() -> None:
 def test_hostile_or_missing_facts_never_pass_and_never_raise(name: str, facts: dict[str, object]) -> None:
     outcome, reason = judge_probe(name, facts)
     assert outcome in ("Falsified", "Skipped") and reason
+
+
+def test_a_probe_is_bounded_even_when_the_server_drips(tmp_path: Path) -> None:
+    # A 200 whose body comes one byte every 0.3 s: each read is within any read timeout, so only the probe's
+    # own deadline (3 requests × timeout_ms + 5 s) ends it — by killing the server, as a timed-out request does.
+    profile = EngineProfile.model_validate(
+        {
+            "name": "drip",
+            "formats": ["gguf"],
+            "serve": {
+                "argv": [sys.executable, str(STANDIN), "--port", "{port}", "--break", "drip"],
+                "health": {"path": "/health"},
+            },
+        }
+    )
+    assert profile.serve is not None
+    executor = Executor(profile, LineReporter(io.StringIO()), sink=lambda _: None)
+    server = EngineServer(lambda port: render(profile.serve.argv, scenario, profile, port), profile.serve)  # type: ignore[union-attr]
+    scenario = make_scenario(
+        id="t:edge:serve:cpu:gguf:http:usage", modality="serve", purpose="edge", probe="http:usage", timeout_ms=500
+    )
+    try:
+        assert server.start(10) is None
+        seen = executor._http_probe(server, scenario, datetime.now(UTC), {"scenario_id": scenario.id})
+    finally:
+        server.close()
+    assert (seen.status, seen.reason) == ("timeout", "the probe did not finish within 6 s (the server was killed)")
+    assert judge_probe("usage", seen.facts)[0] == "Falsified"

@@ -27,6 +27,7 @@ from aprqa_action.records import Observation, Scenario
 
 TAIL = 4000  # characters of stdout/stderr kept in each observation
 ARG_SHOWN = 1000  # characters of one command-line argument kept in each observation
+PROBE_REQUESTS = 3  # a protocol probe's requests in a row, at most (a refusal, the health check, one more)
 Sink = Callable[[Observation], None]
 
 
@@ -380,18 +381,32 @@ class Executor:
         name = scenario.probe.removeprefix("http:")  # type: ignore[union-attr]
         clock = time.monotonic()
         config = scenario.probe_config
-        if name == "shutdown":
-            facts = conformance.shutdown(server, grace_s=config.get("grace_s", 10.0))
-        else:
-            facts = conformance.probe(
-                name,
-                server,
-                prompt=scenario.prompt,
-                max_tokens=scenario.max_tokens,
-                sampling={"temperature": scenario.temperature, "seed": scenario.seed, **scenario.sampling},
-                timeout_s=scenario.timeout_ms / 1000,
-                concurrency=int(config.get("concurrency", 4)),
-            )
+        timeout_s = scenario.timeout_ms / 1000
+        # A read timeout restarts with every byte a slow server drips: a watchdog bounds the whole probe (its
+        # requests run one after another, up to three) and kills the server at the deadline.
+        limit_s = PROBE_REQUESTS * timeout_s + 5
+        expired = threading.Event()
+        watchdog = threading.Timer(limit_s, lambda: (expired.set(), server.kill()))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            if name == "shutdown":
+                facts = conformance.shutdown(server, grace_s=config.get("grace_s", 10.0))
+            else:
+                facts = conformance.probe(
+                    name,
+                    server,
+                    prompt=scenario.prompt,
+                    max_tokens=scenario.max_tokens,
+                    sampling={"temperature": scenario.temperature, "seed": scenario.seed, **scenario.sampling},
+                    timeout_s=timeout_s,
+                    concurrency=int(config.get("concurrency", 4)),
+                )
+        finally:
+            watchdog.cancel()
+        if expired.is_set():
+            reason = f"the probe did not finish within {limit_s:.0f} s (the server was killed)"
+            return Observation(status="timeout", reason=reason, loaded=True, timed_out=True, facts=facts, **base)
         if facts.get("healthy_after") is False and server.process is not None:
             server.process.wait_until(time.monotonic() + 0.5)  # a dying server: let it be reaped, to say how
         died = name != "shutdown" and not server.alive()

@@ -2,7 +2,7 @@
 when told to, for the F-HTTP-* and EDGE tests: each break must fail exactly its own check.
 
     protocol_standins.py --port P [--break none|malformed-500|crash-empty|deadlock|no-done|nondeterministic|
-                                           ignore-sigterm|leak]
+                                           ignore-sigterm|leak|drip]
 
 Standard library only, so it starts in well under a second. GET /health answers 200.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import threading
 import time
@@ -38,6 +37,18 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def _drip(self, status: int, payload: dict[str, Any]) -> None:
+        """A whole answer, one byte every 0.3 s: each read gets a byte well within any read timeout."""
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        for i in range(len(body)):
+            self.wfile.write(body[i : i + 1])
+            self.wfile.flush()
+            time.sleep(0.3)
 
     def _error(self, status: int, message: str) -> None:
         self._send(status, {"error": {"message": message, "type": "invalid_request_error"}})
@@ -66,7 +77,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         messages = data.get("messages") if isinstance(data, dict) else None
         if isinstance(messages, list) and not messages and self.broken == "crash-empty":
-            os.kill(os.getpid(), signal.SIGSEGV)
+            signal.raise_signal(signal.SIGSEGV)  # in this thread: the process dies before it can answer
         tokens = data.get("max_tokens", 16) if isinstance(data, dict) else None
         if not isinstance(messages, list) or not messages or isinstance(tokens, bool) or not isinstance(tokens, int):
             self._error(400, "'messages' must be a non-empty list and 'max_tokens' an integer")
@@ -80,7 +91,7 @@ class Handler(BaseHTTPRequestHandler):
             self._stream(pieces, finish)
             return
         text = "".join(pieces).rstrip()
-        self._send(
+        (self._drip if self.broken == "drip" else self._send)(
             200,
             {
                 "id": "chatcmpl-standin",
@@ -145,6 +156,7 @@ def main() -> None:
             "nondeterministic",
             "ignore-sigterm",
             "leak",
+            "drip",
         ],
     )
     args = parser.parse_args()
