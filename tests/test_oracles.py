@@ -419,7 +419,7 @@ def test_a_scenario_that_used_every_token_is_not_judged_by_code_syntax(tmp_path:
             "The answer is 4, then " + "0123456789ab" * 40,
             "an unspaced cycle at offset 22: 480 characters repeating '0123456789ab' (12 characters)",
         ),
-        # 4 MB of one cycle: the first 4 KiB of the word decide, in bounded time
+        # 4 MB of one cycle: the whole word is compared, once per period (vectorised), in linear time
         (
             "abcdefghijk" * 400_000,
             "an unspaced cycle at offset 0: 4400000 characters repeating 'abcdefghijk' (11 characters)",

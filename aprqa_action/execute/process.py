@@ -28,7 +28,9 @@ _LIVE: set[SupervisedProcess] = set()  # started and not yet cleaned up: what a 
 
 
 # What a capped buffer puts where it dropped the middle of a stream: aprqa's words, never the engine's output.
-DROPPED = re.compile(r"\n\[\.\.\. \d+ bytes dropped \.\.\.\]\n")
+# On a line of its own; DROPPED matches exactly its words (the count is never 0, in ASCII digits).
+DROPPED_MARKER = "\n[... {} bytes dropped ...]\n"
+DROPPED = re.compile(r"\[\.\.\. [1-9][0-9]* bytes dropped \.\.\.\]")
 
 
 class CappedBuffer:
@@ -56,7 +58,7 @@ class CappedBuffer:
 
     def getvalue(self) -> bytes:
         if self.dropped:
-            marker = f"\n[... {self.dropped} bytes dropped ...]\n".encode()
+            marker = DROPPED_MARKER.format(self.dropped).encode()
             return bytes(self.head) + marker + bytes(self.tail)
         return bytes(self.head + self.tail)
 
