@@ -62,8 +62,7 @@ def render(template: list[str], scenario: Scenario, profile: EngineProfile, port
             argv += profile.backend_args.get(scenario.backend, [])
         elif item == "{sampling_args}":  # the plan refused a declared parameter the profile cannot pass
             for key, value in scenario.sampling.items():
-                text = str(int(value)) if key == "top_k" else str(value)
-                argv += [flag.replace("{value}", text) for flag in profile.sampling_args[key]]  # type: ignore[index]
+                argv += [flag.replace("{value}", str(value)) for flag in profile.sampling_args[key]]  # type: ignore[index]
         else:
             argv.append(item.format_map(values))
     return argv

@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from aprqa_action.execute.server import EngineServer, is_json
+from aprqa_action.execute.server import EngineServer, answer_text, is_json, loopback_session, request_body
 
 Facts = dict[str, str | int | float | bool | None]
 EXCERPT = 300
@@ -28,41 +28,23 @@ COUNT_PROMPT = "Count from one to twenty."  # needs more than one token
 STOP_PROMPT = "Reply with the single word: yes."  # ends well within 64 tokens
 
 
-def _session() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False  # loopback only
-    return session
+def _body(server: EngineServer, prompt: str, max_tokens: int, sampling: Mapping[str, Any]) -> dict[str, object]:
+    return request_body(server.mode.request.dialect, prompt, max_tokens, sampling)
 
 
-def _body(server: EngineServer, prompt: str, max_tokens: int, sampling: Mapping[str, Any]) -> dict[str, Any]:
-    payload: dict[str, Any] = {"max_tokens": max_tokens, **sampling}
-    if server.mode.request.dialect == "openai-chat":
-        return payload | {"model": "default", "messages": [{"role": "user", "content": prompt}]}
-    return payload | {"prompt": prompt}
-
-
-def _post(session: requests.Session, server: EngineServer, timeout_s: float, **kwargs: Any) -> Facts:
-    """One POST to the request path: its status, whether the body is JSON, the body's start; or the error."""
+def _exchange(
+    session: requests.Session, server: EngineServer, timeout_s: float, **kwargs: Any
+) -> tuple[Facts, str | None]:
+    """One POST (to the request path unless `path=`): its status and the body's start, or the error; and the
+    whole body."""
     path = kwargs.pop("path", server.mode.request.url_path)
     try:
         answer = session.post(server.base_url + path, timeout=(CONNECT_S, timeout_s), **kwargs)
     except requests.Timeout:
-        return {"status": None, "error": f"no answer within {timeout_s:.1f} s"}
+        return {"status": None, "error": f"no answer within {timeout_s:.1f} s"}, None
     except requests.RequestException as exc:
-        return {"status": None, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
-    body = answer.text
-    return {"status": answer.status_code, "json_body": is_json(body), "body": body[:EXCERPT]}
-
-
-def _text(server: EngineServer, body: str) -> tuple[str | None, dict[str, Any]]:
-    """The answer text and the whole choice/usage document of a non-streamed answer (None: not the schema)."""
-    try:
-        data = json.loads(body)
-        choice = data["choices"][0] if server.mode.request.dialect != "apr-generate" else data
-        text = choice["message"]["content"] if server.mode.request.dialect == "openai-chat" else choice["text"]
-    except (ValueError, KeyError, IndexError, TypeError):
-        return None, {}
-    return (text if isinstance(text, str) else None), data if isinstance(data, dict) else {}
+        return {"status": None, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}, None
+    return {"status": answer.status_code, "body": answer.text[:EXCERPT]}, answer.text
 
 
 def _answer(
@@ -74,23 +56,18 @@ def _answer(
     timeout_s: float,
 ) -> tuple[Facts, str | None, dict[str, Any]]:
     """A well-formed, non-streamed request: (facts of the exchange, the answer text, the parsed document)."""
+    facts, body = _exchange(session, server, timeout_s, json=_body(server, prompt, max_tokens, sampling))
     try:
-        answer = session.post(
-            server.base_url + server.mode.request.url_path,
-            json=_body(server, prompt, max_tokens, sampling),
-            timeout=(CONNECT_S, timeout_s),
-        )
-    except requests.Timeout:
-        return {"status": None, "error": f"no answer within {timeout_s:.1f} s"}, None, {}
-    except requests.RequestException as exc:
-        return {"status": None, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}, None, {}
-    text, data = _text(server, answer.text)
-    return {"status": answer.status_code, "body": answer.text[:EXCERPT]}, text, data
+        data = json.loads(body or "")
+        text = answer_text(server.mode.request.dialect, data)
+    except (ValueError, KeyError, IndexError, TypeError):
+        return facts, None, {}
+    return facts, (text if isinstance(text, str) else None), data if isinstance(data, dict) else {}
 
 
 def healthy(server: EngineServer, sampling: Mapping[str, Any], timeout_s: float) -> Facts:
     """Whether the server still answers: its health check, and a one-token request."""
-    session = _session()
+    session = loopback_session()
     health = server.mode.health
     try:
         got = session.get(server.base_url + health.path, timeout=(CONNECT_S, min(timeout_s, 10.0)))
@@ -104,16 +81,18 @@ def healthy(server: EngineServer, sampling: Mapping[str, Any], timeout_s: float)
 
 
 def _refusal(server: EngineServer, sampling: Mapping[str, Any], timeout_s: float, **request: Any) -> Facts:
-    session = _session()
-    facts = _post(session, server, timeout_s, **request)
+    session = loopback_session()
+    facts, body = _exchange(session, server, timeout_s, **request)
     session.close()
+    if body is not None:
+        facts["json_body"] = is_json(body)
     return facts | healthy(server, sampling, timeout_s)
 
 
 def _stream(server: EngineServer, prompt: str, max_tokens: int, sampling: Mapping[str, Any], timeout_s: float) -> Facts:
     if server.mode.request.dialect == "apr-generate":
         return {"applies": False, "why": "the apr-generate dialect has no event stream"}
-    session = _session()
+    session = loopback_session()
     plain, text, _ = _answer(session, server, prompt, max_tokens, sampling, timeout_s)
     facts: Facts = {"applies": True, "plain_status": plain["status"], "plain_text": (text or "")[:EXCERPT]}
     chat = server.mode.request.dialect == "openai-chat"
@@ -168,19 +147,18 @@ def _stream(server: EngineServer, prompt: str, max_tokens: int, sampling: Mappin
 
 
 def _usage(server: EngineServer, prompt: str, max_tokens: int, sampling: Mapping[str, Any], timeout_s: float) -> Facts:
-    session = _session()
+    session = loopback_session()
     facts, _, data = _answer(session, server, prompt, max_tokens, sampling, timeout_s)
     session.close()
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
         value = usage.get(key) if isinstance(usage, dict) else None
         facts[key] = value if isinstance(value, int) and not isinstance(value, bool) else None
-    facts["has_usage"] = bool(usage)
     return facts
 
 
 def _finish(server: EngineServer, sampling: Mapping[str, Any], timeout_s: float, max_tokens: int) -> Facts:
-    session = _session()
+    session = loopback_session()
     short, _, short_data = _answer(session, server, COUNT_PROMPT, 1, sampling, timeout_s)
     budget = max(64, max_tokens)
     long, _, long_data = _answer(session, server, STOP_PROMPT, budget, sampling, timeout_s)
@@ -211,14 +189,14 @@ def _finish(server: EngineServer, sampling: Mapping[str, Any], timeout_s: float,
 def _concurrency(
     server: EngineServer, prompt: str, max_tokens: int, sampling: Mapping[str, Any], timeout_s: float, count: int
 ) -> Facts:
-    session = _session()
+    session = loopback_session()
     alone, alone_text, _ = _answer(session, server, prompt, max_tokens, sampling, timeout_s)
     session.close()
     results: list[tuple[Facts, str | None] | None] = [None] * count
     start = threading.Barrier(count)
 
     def ask(i: int) -> None:
-        own = _session()
+        own = loopback_session()
         with contextlib.suppress(threading.BrokenBarrierError):  # start together, or as soon as possible
             start.wait(timeout=CONNECT_S)
         facts, text, _ = _answer(own, server, prompt, max_tokens, sampling, timeout_s)

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import requests
 
@@ -42,6 +43,31 @@ class Reply:
     facts: dict[str, str | int | float | bool | None] = field(default_factory=dict)  # the HTTP status and body
 
 
+def loopback_session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # loopback only: never through a proxy from the environment
+    return session
+
+
+def request_body(dialect: str, prompt: str, max_tokens: int, fields: Mapping[str, object]) -> dict[str, object]:
+    """A completion request in `dialect`: the prompt, max_tokens and `fields` (temperature, seed, the playbook's
+    sampling — a server's own defaults would make answers differ from run and chat)."""
+    body: dict[str, object] = {"max_tokens": max_tokens, **fields}
+    if dialect == "openai-chat":
+        return body | {"model": "default", "messages": [{"role": "user", "content": prompt}]}
+    return body | {"prompt": prompt}
+
+
+def answer_text(dialect: str, data: Any) -> object:
+    """Where a non-streamed answer of `dialect` keeps its text; KeyError, IndexError or TypeError when the answer
+    does not follow the dialect's schema."""
+    if dialect == "openai-chat":
+        return data["choices"][0]["message"]["content"]
+    if dialect == "openai-completions":
+        return data["choices"][0]["text"]
+    return data["text"]
+
+
 def is_json(body: str) -> bool:
     try:
         json.loads(body)
@@ -60,8 +86,7 @@ class EngineServer:
         self.process: SupervisedProcess | None = None
         self.port: int | None = None
         self.load_ms: float | None = None
-        self.session = requests.Session()
-        self.session.trust_env = False  # loopback only: never through a proxy from the environment
+        self.session = loopback_session()
 
     @property
     def base_url(self) -> str:
@@ -140,7 +165,7 @@ class EngineServer:
         temperature: float,
         seed: int,
         timeout_s: float,
-        sampling: Mapping[str, float] | None = None,
+        sampling: Mapping[str, int | float] | None = None,
     ) -> Reply:
         """One request, over within `timeout_s`: at the deadline a watchdog kills the server's process group,
         which ends the request (a read timeout alone restarts with every byte a slow server trickles). A
@@ -173,17 +198,12 @@ class EngineServer:
         temperature: float,
         seed: int,
         timeout_s: float,
-        sampling: Mapping[str, float],
+        sampling: Mapping[str, int | float],
     ) -> Reply:
         assert self.process is not None
         req = self.mode.request
-        # the playbook's sampling, as run and chat get it: a server's own defaults would make answers differ
-        payload: dict[str, object] = {"max_tokens": max_tokens, "temperature": temperature, "seed": seed}
-        payload |= {key: int(value) if key == "top_k" else value for key, value in sampling.items()}
-        if req.dialect == "openai-chat":
-            payload |= {"model": "default", "messages": [{"role": "user", "content": prompt}]}
-        else:
-            payload |= {"prompt": prompt}
+        fields = {"temperature": temperature, "seed": seed, **sampling}
+        payload = request_body(req.dialect, prompt, max_tokens, fields)
         if req.stream:
             payload["stream"] = True
         started = time.monotonic()
@@ -216,12 +236,7 @@ class EngineServer:
     def _parse(self, data: object, latency_s: float) -> Reply:
         dialect = self.mode.request.dialect
         try:
-            if dialect == "openai-chat":
-                text = data["choices"][0]["message"]["content"]  # type: ignore[index]
-            elif dialect == "openai-completions":
-                text = data["choices"][0]["text"]  # type: ignore[index]
-            else:
-                text = data["text"]  # type: ignore[index]
+            text = answer_text(dialect, data)
         except (KeyError, IndexError, TypeError):
             return Reply("failed", f"answer does not follow the {dialect} schema: {json.dumps(data)[:200]}")
         if not isinstance(text, str):
@@ -275,8 +290,7 @@ class EngineServer:
 
     def _fresh_session(self) -> None:
         self.session.close()
-        self.session = requests.Session()
-        self.session.trust_env = False
+        self.session = loopback_session()
 
     def _died_or_failed(self, reason: str) -> Reply:
         assert self.process is not None

@@ -79,7 +79,8 @@ def edge_scenarios(
         "http:concurrency": {"concurrency": float(edge.concurrency)},
         "http:shutdown": {"grace_s": edge.shutdown_timeout_ms / 1000},
     }
-    first = matrix.prompt_specs[_first_prompt(playbook)].prompt
+    first_index = prompt_order(matrix.seed, matrix.scenario_count, len(matrix.prompt_specs))[0]
+    first = matrix.prompt_specs[first_index].prompt
     if modality in (edge.modalities or matrix.modalities):
         for case in edge.boundary:
             found = boundary_prompt(case, model, edge.max_tokens)
@@ -103,7 +104,7 @@ def edge_scenarios(
             model_path=model.path,
             prompt=prompt,
             prompt_repeat=repeat,
-            prompt_index=_first_prompt(playbook),
+            prompt_index=first_index,
             seed=engine_seed(matrix.seed, 0),
             temperature=matrix.temperature,
             max_tokens=tokens,
@@ -116,11 +117,6 @@ def edge_scenarios(
         )
         for probe, prompt, tokens, repeat, skip in probes
     ]
-
-
-def _first_prompt(playbook: Playbook) -> int:
-    matrix = playbook.test_matrix
-    return prompt_order(matrix.seed, matrix.scenario_count, len(matrix.prompt_specs))[0]
 
 
 def _argv_reason(engine: EngineProfile, modality: Modality, size: int) -> str | None:

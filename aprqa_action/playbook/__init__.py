@@ -113,7 +113,7 @@ class TestMatrix(Record):
         return self.repeat_min_pass if self.repeat_min_pass is not None else self.repeat
 
     @property
-    def sampling(self) -> dict[str, float]:
+    def sampling(self) -> dict[str, int | float]:
         """The declared sampling parameters beyond temperature and seed."""
         declared = {"top_k": self.top_k, "top_p": self.top_p, "repeat_penalty": self.repeat_penalty}
         return {key: value for key, value in declared.items() if value is not None}

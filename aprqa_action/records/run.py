@@ -40,7 +40,7 @@ class Scenario(Record):
     probe_config: dict[str, float] = Field(default_factory=dict)  # e.g. concurrency, grace_s (the playbook's edge)
     # Sampling beyond temperature and seed the playbook declares (top_k, top_p, repeat_penalty): every
     # modality gets the same, so answers compare like for like.
-    sampling: dict[str, float] = Field(default_factory=dict)
+    sampling: dict[str, int | float] = Field(default_factory=dict)  # top_k stays an integer
 
     @property
     def full_prompt(self) -> str:

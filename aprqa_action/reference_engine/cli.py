@@ -110,7 +110,7 @@ def _generate(
     max_tokens: int,
     temperature: float,
     seed: int,
-    sampler: dict[str, float] | None = None,
+    sampler: dict[str, int | float] | None = None,
 ) -> dict:
     """One chat completion, streamed so that time to first token is measured. `sampler`: top_k, top_p,
     repeat_penalty as given (else llama-cpp-python's defaults)."""
@@ -118,9 +118,8 @@ def _generate(
     first: float | None = None
     pieces: list[str] = []
     tokens = 0
-    given = {k: (int(v) if k == "top_k" else v) for k, v in (sampler or {}).items()}
     completion = llm.create_chat_completion(
-        messages=messages, max_tokens=max_tokens, temperature=temperature, seed=seed, stream=True, **given
+        messages=messages, max_tokens=max_tokens, temperature=temperature, seed=seed, stream=True, **(sampler or {})
     )
     for chunk in _refusing(completion):
         delta = chunk["choices"][0].get("delta", {})

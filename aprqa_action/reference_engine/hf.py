@@ -362,7 +362,7 @@ def generate(
     temperature: float,
     seed: int | None,
     on_piece: OnPiece | None = None,
-    sampler: Mapping[str, float] | None = None,
+    sampler: Mapping[str, int | float] | None = None,
 ) -> Generation:
     """One chat completion. `on_piece` receives the text as it is generated (for streaming); `sampler`: top_k,
     top_p and repeat_penalty given by the caller, in llama-cpp-python's names."""
@@ -414,7 +414,7 @@ def generate_stats(
     max_tokens: int,
     temperature: float,
     seed: int,
-    sampler: Mapping[str, float] | None = None,
+    sampler: Mapping[str, int | float] | None = None,
 ) -> dict[str, Any]:
     """`generate` in the shape the dispatcher's run and chat share with the GGUF path."""
     return generate(loaded, messages, max_tokens, temperature, seed, sampler=sampler).stats()

@@ -91,7 +91,7 @@ def parse_chat_request(body: bytes) -> dict[str, Any]:
     stream = data.get("stream", False)
     if not isinstance(stream, bool):
         raise RequestError(HTTPStatus.BAD_REQUEST, "'stream' must be true or false")
-    sampler: dict[str, float] = {}
+    sampler: dict[str, int | float] = {}
     for key in ("top_k", "top_p", "repeat_penalty"):
         value = data.get(key)
         if value is None:
