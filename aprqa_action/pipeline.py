@@ -19,6 +19,7 @@ from aprqa_action.execute.version import installed_profile
 from aprqa_action.github.commands import workflow_groups
 from aprqa_action.judge.compare import check_baseline, with_baseline
 from aprqa_action.judge.integrity import FileCheck, check_files, contract_items, provenances, pull_item
+from aprqa_action.judge.metadata import metadata_items
 from aprqa_action.plan import Plan, build_plan
 from aprqa_action.plan.backends import probe
 from aprqa_action.plan.pull import PullResult, pull_model
@@ -128,6 +129,8 @@ def run(
     contract_evidence = (
         contract_items(prepared.checks, contracts, playbook.model.quantizations) if contracts is not None else []
     )
+    if playbook.metadata_plausibility is not None:
+        contract_evidence += metadata_items(prepared.checks, playbook.metadata_plausibility, playbook.model.hf_repo)
     output_dir = options.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
     prior = _resumable(output_dir, loaded, selected) if options.resume else {}

@@ -298,3 +298,34 @@ def private_cache_fixture(tmp_path_factory: pytest.TempPathFactory, monkeypatch:
     directory = tmp_path_factory.getbasetemp() / "aprqa-cache"
     monkeypatch.setenv("APRQA_CACHE_DIR", str(directory))
     return directory
+
+
+def rewrite_gguf(source: Path, target: Path, changes: Mapping[str, object], arch: str | None = None) -> Path:
+    """A copy of the GGUF `source` written by gguf.GGUFWriter with metadata `changes` (a value None removes the
+    key) and, with `arch`, every `<arch>.*` key moved to that architecture; tensors are copied byte for byte.
+    With no changes the copy is byte-identical (tests/test_metadata.py checks it)."""
+    from gguf import GGUFReader, GGUFValueType
+
+    reader = GGUFReader(source)
+    old = reader.fields["general.architecture"].contents()
+    arch = arch or old
+    writer = GGUFWriter(str(target), arch)
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF.") or key == "general.architecture":
+            continue
+        name = arch + key[len(old) :] if key.startswith(old + ".") else key
+        value = changes[name] if name in changes else field.contents()
+        if value is None:
+            continue
+        sub_type = field.types[-1] if field.types[0] == GGUFValueType.ARRAY else None
+        writer.add_key_value(name, value, field.types[0], sub_type=sub_type)
+    for tensor in reader.tensors:
+        data = tensor.data
+        writer.add_tensor_info(tensor.name, data.shape, data.dtype, data.nbytes, raw_dtype=tensor.tensor_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    for tensor in reader.tensors:
+        writer.write_tensor_data(tensor.data)
+    writer.close()
+    return target

@@ -133,7 +133,9 @@ def test_perf_gates_judge_the_median_and_percentiles() -> None:
     profile = ProfileCI(measure=3, assertions=Assertions(min_throughput_cpu=35.0, max_p50_ms=250.0, max_p99_ms=250.0))
     found = {i.gate_id: i for i in perf_items(profile, runs, seen)}
     assert found["F-PERF-TPS-CPU"].outcome == "Falsified"  # median 30 < 35
-    assert found["F-PERF-TPS-CPU"].reason == "30.0 tok/s < 35 tok/s (median of 3 runs: 40.0, 10.0, 30.0)"
+    assert found["F-PERF-TPS-CPU"].reason == (
+        "30.0 tok/s < 35 tok/s (median of 3 runs: 40.0, 10.0, 30.0, CV 57.3%)"  # sd 15.275 / mean 26.667
+    )
     assert found["F-PERF-P50"].outcome == "Corroborated"  # 200 ≤ 250
     assert found["F-PERF-P99"].outcome == "Falsified"  # 300 > 250
     assert found["F-PERF-P99"].metrics == {"threshold": 250.0, "p99_ms": 300.0}
@@ -141,7 +143,7 @@ def test_perf_gates_judge_the_median_and_percentiles() -> None:
 
 def test_perf_gates_on_skipped_and_failed_runs() -> None:
     runs = [scenario(i, "measure", "gpu") for i in range(2)]
-    profile = ProfileCI(measure=2, assertions=Assertions(min_throughput_gpu=50.0))
+    profile = ProfileCI(measure=2, assertions=Assertions(min_throughput_gpu=50.0, min_gpu_speedup=None))
     skipped = {s.id: Observation(scenario_id=s.id, status="skipped", reason="no GPU: none") for s in runs}
     [item] = perf_items(profile, runs, skipped)
     assert (item.gate_id, item.outcome, item.reason) == (
@@ -155,6 +157,54 @@ def test_perf_gates_on_skipped_and_failed_runs() -> None:
     }
     [item] = perf_items(profile, runs, crashed)
     assert item.outcome == "Crashed" and item.reason == "1 of 2 measure runs did not complete: killed by SIGSEGV"
+
+
+def measured(backend: str, rates: list[float | None], status: str = "ok") -> tuple[list, dict]:  # type: ignore[type-arg]
+    runs = [scenario(i, "measure", backend) for i in range(len(rates))]
+    seen = {
+        s.id: Observation(scenario_id=s.id, status=status, tok_per_sec=r, reason="no GPU: none")
+        for s, r in zip(runs, rates, strict=True)
+    }
+    return runs, seen
+
+
+def test_throughput_cv_is_said_and_judged() -> None:
+    runs, seen = measured("cpu", [10.0, 12.0, 14.0])  # mean 12, sample sd 2: CV 16.7 %
+    profile = ProfileCI(measure=3, assertions=Assertions(min_throughput_cpu=5.0, max_throughput_cv=0.05))
+    found = {i.gate_id: i for i in perf_items(profile, runs, seen)}
+    assert found["F-PERF-TPS-CPU"].reason == "12.0 tok/s ≥ 5 tok/s (median of 3 runs: 10.0, 12.0, 14.0, CV 16.7%)"
+    cv_item = found["F-PERF-TPS-CV"]
+    assert (cv_item.outcome, cv_item.reason) == ("Falsified", "tok/s CV 16.7% > 5.0% (3 runs: 10.0, 12.0, 14.0)")
+    assert cv_item.metrics["cv"] == pytest.approx(1 / 6)
+    runs, seen = measured("cpu", [20.0, 20.5])  # mean 20.25, sd 0.35355: CV 1.75 %
+    found = {i.gate_id: i for i in perf_items(profile, runs, seen)}
+    assert found["F-PERF-TPS-CV"].outcome == "Corroborated"
+    assert found["F-PERF-TPS-CV"].reason == "tok/s CV 1.7% ≤ 5.0% (2 runs: 20.0, 20.5)"
+    runs, seen = measured("cpu", [20.0])
+    found = {i.gate_id: i for i in perf_items(profile.model_copy(update={"measure": 1}), runs, seen)}
+    assert found["F-PERF-TPS-CV"].outcome == "Skipped"
+
+
+def test_gpu_speedup_from_recorded_runs() -> None:
+    cpu, cpu_seen = measured("cpu", [8.0, 10.0, 9.0])  # median 9
+    gpu, gpu_seen = measured("gpu", [30.0, 27.0, 28.0])  # median 28: 28 / 9 = 3.11×
+    profile = ProfileCI(measure=3, assertions=Assertions())  # min_gpu_speedup defaults to 2.0
+    [item] = perf_items(profile, cpu + gpu, cpu_seen | gpu_seen)
+    assert (item.gate_id, item.outcome, item.cell) == ("F-PERF-GPU-SPEEDUP", "Corroborated", "gguf")
+    assert item.reason == "gpu 28.0 tok/s ÷ cpu 9.0 tok/s = 3.11× ≥ 2×"
+    assert item.metrics["speedup"] == pytest.approx(28 / 9)
+    slow = ProfileCI(measure=3, assertions=Assertions(min_gpu_speedup=4.0))
+    [item] = perf_items(slow, cpu + gpu, cpu_seen | gpu_seen)
+    assert (item.outcome, item.reason) == ("Falsified", "gpu 28.0 tok/s ÷ cpu 9.0 tok/s = 3.11× < 4×")
+
+
+def test_gpu_speedup_is_skipped_without_a_gpu() -> None:
+    cpu, cpu_seen = measured("cpu", [8.0, 10.0])
+    gpu, gpu_seen = measured("gpu", [None, None], status="skipped")
+    [item] = perf_items(ProfileCI(), cpu + gpu, cpu_seen | gpu_seen)
+    assert (item.outcome, item.reason) == ("Skipped", "gpu not measured: no GPU: none")
+    # measured on cpu only (no gpu declared): no speedup to judge, no item
+    assert perf_items(ProfileCI(), cpu, cpu_seen) == []
 
 
 def apr_file(path: Path, **offsets: int) -> Path:

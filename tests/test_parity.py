@@ -144,3 +144,42 @@ def test_a_perturbed_twin_fails_parity_at_the_diverging_token(tmp_path: Path, sm
     assert good.outcome == "Corroborated"
     [bad] = [i for i in read_evidence(tmp_path / "bad" / "evidence.json").items if i.gate_id == "F-REGR-PARITY"]
     assert bad.outcome == "Falsified" and "safetensors diverges from gguf at token " in bad.reason
+
+
+def backend_playbook(tmp_path: Path, backends: list[str] | None = None, **parity: object):  # type: ignore[no-untyped-def]
+    return load_playbook(
+        write_playbook(
+            tmp_path / "b.yaml",
+            model={"hf_repo": "a/b", "formats": ["gguf"]},
+            test_matrix={"modalities": ["run"], "backends": backends or ["cpu", "gpu"], "temperature": 0.0},
+            backend_parity=parity,
+        )
+    ).playbook
+
+
+def test_cpu_gpu_parity_from_recorded_answers(tmp_path: Path) -> None:
+    # Recorded observations: no GPU runs here, so the gpu answers are written as a GPU runner would record them.
+    cpu = make_scenario(id="p:run:cpu:gguf:000", backend="cpu")
+    gpu = make_scenario(id="p:run:gpu:gguf:000", backend="gpu")
+    same = [
+        Observation(scenario_id=cpu.id, status="ok", text="2 + 2 = 4. Four is the answer"),
+        Observation(scenario_id=gpu.id, status="ok", text="2 + 2 = 4. Four is an answer"),
+    ]
+    [item] = parity_items(backend_playbook(tmp_path, first_tokens=8), [cpu, gpu], same)
+    assert (item.gate_id, item.category, item.outcome, item.cell) == (
+        "F-PAR-CPU-GPU",
+        "REGR",
+        "Corroborated",
+        "gguf/gpu/run",
+    )
+    assert item.reason == "gpu agrees with cpu on the first 8 tokens"  # 2 + 2 = 4 . Four is
+    [item] = parity_items(backend_playbook(tmp_path, first_tokens=9), [cpu, gpu], same)
+    assert item.reason == "gpu diverges from cpu at token 9 of the first 9: 'an' vs 'the' (1 mismatching, tolerance 0)"
+    skipped = [same[0], Observation(scenario_id=gpu.id, status="skipped", reason="no GPU: nvidia-smi not found")]
+    [item] = parity_items(backend_playbook(tmp_path), [cpu, gpu], skipped)
+    assert (item.outcome, item.reason) == ("Skipped", "not compared: no answer from gpu (skipped)")
+
+
+def test_cpu_gpu_parity_needs_both_backends_at_temperature_0(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="backend_parity compares cpu with gpu: declare both backends"):
+        backend_playbook(tmp_path, backends=["cpu"])

@@ -137,6 +137,12 @@ class Assertions(Record):
     min_throughput_gpu: float | None = Field(default=None, gt=0, description="tok/s")
     max_p50_ms: float | None = Field(default=None, gt=0)
     max_p99_ms: float | None = Field(default=None, gt=0)
+    min_gpu_speedup: float | None = Field(
+        default=2.0, gt=0, description="gpu tok/s ÷ cpu tok/s per format (F-PERF-GPU-SPEEDUP); null turns it off"
+    )
+    max_throughput_cv: float | None = Field(
+        default=None, gt=0, description="tok/s coefficient of variation of the measure runs (F-PERF-TPS-CV), e.g. 0.05"
+    )
 
 
 class ProfileCI(Record):
@@ -159,6 +165,15 @@ class FormatParity(Record):
     tolerance: int = Field(default=0, ge=0, description="Mismatching tokens allowed among the first K")
 
 
+class BackendParity(Record):
+    """CPU/GPU parity (the seed's PTX parity, F-PAR-001): a format must answer alike on both backends at
+    temperature 0."""
+
+    modalities: Unique[Modality] = Field(default_factory=lambda: [Modality.RUN], min_length=1)
+    first_tokens: int = Field(default=8, ge=1, le=4096, description="K: compare the first K tokens of each answer")
+    tolerance: int = Field(default=0, ge=0, description="Mismatching tokens allowed among the first K")
+
+
 class Gates(Record):
     g4_max_failure_fraction: float = Field(
         default=0.0, ge=0, le=1, description="G4 passes while oracle-falsified scenarios / judged ≤ this"
@@ -168,6 +183,19 @@ class Gates(Record):
 class ContractTests(Record):
     invariants: Unique[Literal["I-2", "I-3", "I-4", "I-5"]] = Field(min_length=1)
     expected: ExpectedDims | None = Field(default=None, description="Dimensions I-2 checks the tensors against")
+
+
+class MetadataPlausibility(Record):
+    """The seed's metadata plausibility (F-META-*, COMP): what each model file declares about its architecture
+    — rope base, norm epsilon, context, heads, vocabulary, special ids, chat template — must be plausible."""
+
+    architecture: str | None = Field(
+        default=None, description="The architecture the files must declare (GGUF general.architecture, model_type)"
+    )
+    instruct: bool | None = Field(
+        default=None,
+        description="An instruct model must ship a chat template (default: when hf_repo or the file's name says so)",
+    )
 
 
 BoundaryCase = Literal[
@@ -228,8 +256,14 @@ class Playbook(Record):
     )
     profile_ci: ProfileCI | None = None
     contract_tests: ContractTests | None = None
+    metadata_plausibility: MetadataPlausibility | None = Field(
+        default=None, description="F-META-*: each model file's declared hyperparameters are plausible"
+    )
     gates: Gates = Gates()
     format_parity: FormatParity | None = None
+    backend_parity: BackendParity | None = Field(
+        default=None, description="F-PAR-CPU-GPU: each format answers alike on cpu and gpu (needs both backends)"
+    )
     edge: Edge | None = Field(default=None, description="The EDGE checks; without it EDGE is not measured")
     failure_policy: Literal["collect_all", "fail_fast"] = Field(
         default="collect_all",
@@ -279,6 +313,26 @@ class Playbook(Record):
             raise AtKey(
                 ("format_parity", "modalities", parity.modalities.index(missing[0])),
                 f"format_parity.modalities {', '.join(missing)} not in test_matrix.modalities",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _backends_are_comparable(self) -> Playbook:
+        parity = self.backend_parity
+        if parity is None:
+            return self
+        if not {Backend.CPU, Backend.GPU} <= set(self.test_matrix.backends):
+            raise AtKey(("test_matrix", "backends"), "backend_parity compares cpu with gpu: declare both backends")
+        if self.test_matrix.temperature != 0:
+            raise AtKey(
+                ("test_matrix", "temperature"),
+                "backend_parity compares greedy answers: test_matrix.temperature must be 0",
+            )
+        missing = [m for m in parity.modalities if m not in self.test_matrix.modalities]
+        if missing:
+            raise AtKey(
+                ("backend_parity", "modalities", parity.modalities.index(missing[0])),
+                f"backend_parity.modalities {', '.join(missing)} not in test_matrix.modalities",
             )
         return self
 

@@ -119,3 +119,25 @@ class Provenance(Record):
     parameter_count: int
     files: list[FileDigest]
     error: str | None = None  # the header did not parse: format-derived fields are empty
+
+
+class Hyperparameters(Record):
+    """What a model file declares about its architecture (contracts.hyperparameters), None where it is silent:
+    what the metadata-plausibility gates judge."""
+
+    format: ModelFormat
+    architecture: str | None = None  # GGUF general.architecture, config.json model_type
+    rope_theta: float | None = None
+    rope_scaling_factor: float | None = None
+    rope_original_context: int | None = None  # the context the rope scaling stretches
+    norm_epsilon: float | None = None  # RMS norm (or layer norm) epsilon
+    context_length: int | None = None
+    hidden_size: int | None = None
+    heads: int | None = None
+    kv_heads: int | None = None
+    head_dim: int | None = None  # only when declared (GGUF attention.key_length, config head_dim)
+    vocab_size: int | None = None  # rows of the embedding as declared (GGUF: vocab_size or token_embd)
+    token_count: int | None = None  # token ids the tokenizer defines
+    special_ids: dict[str, list[int]] = Field(default_factory=dict)  # bos / eos / padding
+    chat_template: bool = False
+    name: str = ""  # the model's own name (GGUF general.name/finetune, config _name_or_path)
