@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml scripts/engine_wheel.py
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	wheels="$$($(BIN)/python scripts/engine_wheel.py $(WHEELS))" && \
 	  $(BIN)/python -m pip install --quiet --no-deps --force-reinstall "$$wheels"/llama_cpp_python-*.whl
-	$(BIN)/python -m pip install --quiet -e '.[engine,engine-hf,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[engine,engine-hf,engine-parity,dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)

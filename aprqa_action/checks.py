@@ -57,6 +57,8 @@ BUILTIN = (
     "aprqa_action.judge.performance",
     "aprqa_action.judge.parity",
     "aprqa_action.judge.edge",
+    "aprqa_action.judge.engine_parity",
+    "aprqa_action.judge.perplexity",
 )
 
 # external: judging needs a program (a checker), which evidence read from a file never starts: the judgement

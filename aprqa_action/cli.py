@@ -22,11 +22,12 @@ from aprqa_action.errors import AprqaError, InfrastructureError, InputError
 from aprqa_action.oneline import one_line
 from aprqa_action.playbook import LoadedPlaybook, json_schema_text, load_playbook
 from aprqa_action.playbook.catalog import TIERS, entries, find, playbook_dirs
+from aprqa_action.playbook.qa import QaSettings as QaDefaults
 from aprqa_action.report.text import format_verdict
 
 if TYPE_CHECKING:  # the publish helpers' types; the modules themselves load lazily
     from aprqa_action.github.commands import WorkflowCommands
-    from aprqa_action.records import Evidence
+    from aprqa_action.records import Evidence, RunOptions
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -145,15 +146,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from aprqa_action.execute import Cancelled, Executor
-    from aprqa_action.execute.process import kill_live_groups
-    from aprqa_action.pipeline import cancelled_run, run
     from aprqa_action.plan.shard import parse_only, parse_shard
     from aprqa_action.records import RunOptions
     from aprqa_action.score import parse_fail_on
-    from aprqa_action.store.evidence import now
 
-    started = now()
     output_dir = Path(args.resume or args.output_dir)
     options = RunOptions(
         playbook=_playbook(args),
@@ -169,6 +165,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         templates=_templates(args.templates),
         verbosity=-1 if args.quiet else 1 if args.verbose else 0,
     )
+    evidence = _run_signalled(options, fresh=args.resume is None)
+    assert evidence.verdict is not None
+    print(format_verdict(evidence))
+    print(f"evidence: {output_dir / 'evidence.json'}")
+    return 0 if evidence.verdict.qualified else 1
+
+
+def _run_signalled(options: RunOptions, *, fresh: bool, before: Callable[[], None] | None = None) -> Evidence:
+    """Run with SIGINT/SIGTERM handled: the first stops the run and saves what it has, a second kills the engine.
+    `fresh`: clear aprqa's own files from the output directory first; `before`: runs after that (qa writes its
+    playbook there)."""
+    from aprqa_action.execute import Cancelled, Executor
+    from aprqa_action.execute.process import kill_live_groups
+    from aprqa_action.pipeline import cancelled_run, run
+    from aprqa_action.store.evidence import now
+
+    started = now()
+    output_dir = options.output_dir
     stop = threading.Event()
     executors: list[Executor] = []
     phase = ["preparing"]  # → "saving" once cancelled while preparing
@@ -186,15 +200,63 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     _on_signals(on_signal)
     try:
-        if args.resume is None:
+        if fresh:
             _fresh_output_dir(output_dir)  # first: a run that fails later must not leave an earlier verdict there
+        if before is not None:
+            before()
         evidence = run(options, stop=stop, on_executor=executors.append)
     except Cancelled:
         phase[0] = "saving"  # from here on a signal must not interrupt the saving of the evidence
         evidence = cancelled_run(options, started=started)
+    return evidence
+
+
+def cmd_qa(args: argparse.Namespace) -> int:
+    """The deep gates on one model file: a playbook made from the file and the flags (playbook.qa), run as `run`
+    runs one, then the seed's table (report.qa_table) from the evidence."""
+    import yaml
+
+    from aprqa_action.engines import load_profile
+    from aprqa_action.plan.resolve import resolve_models
+    from aprqa_action.playbook.qa import QaSettings, qa_playbook
+    from aprqa_action.records import Format, RunOptions
+    from aprqa_action.records.axes import format_of
+    from aprqa_action.report.qa_table import format_table, qa_rows
+    from aprqa_action.score import parse_fail_on
+
+    model = Path(args.model)
+    given = format_of(model.name) if model.is_file() else None
+    if given is None:
+        what = "no such file" if not model.exists() else "not a GGUF, SafeTensors or APR model file"
+        raise InputError(f"aprqa qa {model}: {what}")
+    others = [f for f in Format if f != given]
+    found = resolve_models(others, model, [])
+    formats = [given, *(f for f in others if found[f].path is not None and found[f].how == "sibling")]
+    reference = None if args.reference_engine == "none" else args.reference_engine
+    settings = QaSettings(
+        engine=args.engine, reference_engine=reference, min_tps_cpu=args.min_tps_cpu, min_tps_gpu=args.min_tps_gpu,
+        max_cv=args.max_cv, min_gpu_speedup=args.min_gpu_speedup, min_perf_ratio=args.min_perf_ratio,
+        max_ttft_ratio=args.max_ttft_ratio, max_ppl_ratio=args.max_ppl_ratio, parity_tokens=args.tokens,
+        warmup=args.warmup, measure=args.measure, max_tokens=args.max_tokens, timeout_ms=args.timeout_ms,
+    )  # fmt: skip
+    greedy = "repeat_penalty" in load_profile(args.engine).sampling_args
+    document = qa_playbook(model, formats, settings, greedy_args=greedy)
+    output_dir = Path(args.output_dir)
+    playbook = output_dir / "qa.playbook.yaml"
+    options = RunOptions(
+        playbook=playbook,
+        model_path=model,
+        output_dir=output_dir,
+        fail_on=parse_fail_on(args.fail_on),
+        run_url=_run_url(),
+        verbosity=-1 if args.quiet else 0,
+    )
+    write = lambda: playbook.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")  # noqa: E731
+    evidence = _run_signalled(options, fresh=True, before=write)
     assert evidence.verdict is not None
+    print(format_table(qa_rows(evidence)))
     print(format_verdict(evidence))
-    print(f"evidence: {output_dir / 'evidence.json'}")
+    print(f"evidence: {output_dir / 'evidence.json'} (the playbook it ran: {playbook})")
     return 0 if evidence.verdict.qualified else 1
 
 
@@ -522,7 +584,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_extras(args: argparse.Namespace) -> int:
-    """The extras the action installs with `extras: auto`: what the playbook's engine needs for its formats."""
+    """The extras the action installs with `extras: auto`: what the playbook's engine needs for its formats, and
+    engine_parity's reference engine for its own."""
     from aprqa_action.engines import load_profile
     from aprqa_action.records import Modality
 
@@ -531,7 +594,13 @@ def cmd_extras(args: argparse.Namespace) -> int:
     modalities = set(playbook.test_matrix.modalities)
     if playbook.profile_ci is not None and playbook.profile_ci.enabled:
         modalities.add(Modality.RUN)  # the performance runs
-    print(",".join(profile.extras(playbook.model.formats, modalities)))
+    extras = profile.extras(playbook.model.formats, modalities)
+    parity = playbook.engine_parity
+    if parity is not None:
+        other = load_profile(parity.reference_engine)
+        more = other.extras(parity.formats or playbook.model.formats, [parity.modality])
+        extras += [extra for extra in more if extra not in extras]
+    print(",".join(extras))
     return 0
 
 
@@ -574,6 +643,11 @@ EXAMPLES = {
         "  aprqa publish aprqa-out/evidence.json --comment on-failure --status true"
     ),
     "engines": "example:\n  aprqa engines",
+    "qa": (
+        "example:\n  aprqa qa models/smollm2-135m/model.gguf --max-cv 0.1\n"
+        "writes DIR/qa.playbook.yaml (what ran: `aprqa run` runs it again), evidence.json and the reports\n"
+        "exit: 0 qualified · 1 not qualified · 2 usage/input error · 3 infrastructure error (as run)"
+    ),
     "extras": (
         "example (prints e.g. engine,engine-hf; nothing for an engine aprqa does not install, such as apr):\n"
         '  pip install "apr-qa-action[$(aprqa extras --model smollm2-135m --tier smoke)]"'
@@ -742,6 +816,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expect", action="append", type=_dimension, metavar="NAME=N", help="an expected dimension")
     p.add_argument("--max-tensors", type=int, default=40, metavar="N", help="rows of the tensor table (40)")
     p.add_argument("--json", action="store_true", help="print the whole inspection as JSON")
+
+    defaults = QaDefaults()
+    p = add("qa", "the deep gates on one model file, without a playbook: the seed's `apr qa` table", cmd_qa)
+    p.add_argument("model", metavar="MODEL", help="a model file; a sibling in another format (model.safetensors) joins")
+    p.add_argument("--output-dir", default="aprqa-out", metavar="DIR", help="where evidence.json goes (aprqa-out)")
+    p.add_argument("--engine", default=defaults.engine, metavar="NAME|FILE", help="the engine under test (reference)")
+    p.add_argument(
+        "--reference-engine", default=defaults.reference_engine, metavar="NAME|FILE",
+        help="the independent engine for engine parity on a GGUF (xllamacpp); none: no engine parity",
+    )  # fmt: skip
+    for flag, value, text in (
+        ("--min-tps-cpu", defaults.min_tps_cpu, "F-PERF-TPS-CPU: median tok/s on cpu at least"),
+        ("--min-tps-gpu", defaults.min_tps_gpu, "F-PERF-TPS-GPU: median tok/s on gpu at least"),
+        ("--max-cv", defaults.max_cv, "F-PERF-TPS-CV: tok/s coefficient of variation at most"),
+        ("--min-gpu-speedup", defaults.min_gpu_speedup, "F-PERF-GPU-SPEEDUP: gpu ÷ cpu tok/s at least"),
+        ("--min-perf-ratio", defaults.min_perf_ratio, "F-PAR-ENGINE-TPS: our tok/s ÷ the reference engine's at least"),
+        ("--max-ttft-ratio", defaults.max_ttft_ratio, "F-PAR-ENGINE-TTFT: our TTFT ÷ the reference engine's at most"),
+        ("--max-ppl-ratio", defaults.max_ppl_ratio, "F-PAR-PPL: perplexity quantized ÷ reference format at most"),
+    ):
+        p.add_argument(flag, type=float, default=value, metavar="X", help=f"{text} ({value:g})")
+    for flag, value, text in (
+        ("--tokens", defaults.parity_tokens, "parity gates compare the first N tokens"),
+        ("--warmup", defaults.warmup, "throughput warmup runs"),
+        ("--measure", defaults.measure, "throughput measure runs"),
+        ("--max-tokens", defaults.max_tokens, "tokens per answer"),
+        ("--timeout-ms", defaults.timeout_ms, "per scenario"),
+    ):
+        p.add_argument(flag, type=int, default=value, metavar="N", help=f"{text} ({value})")
+    p.add_argument("--fail-on", default="gateway", metavar="POLICY", help="as run's --fail-on (gateway)")
+    p.add_argument("-q", "--quiet", action="store_true", help="progress: only scenarios that did not pass")
 
     p = add("extras", "print the package extras the playbook's engine needs for its formats", cmd_extras)
     p.add_argument("playbook", nargs="?", metavar="PLAYBOOK", help="a playbook file (or --model and --tier)")

@@ -60,6 +60,7 @@ class Prepared:
     plan: Plan
     checks: dict[Format, FileCheck]  # G0 per resolved model file
     pulled: PullResult  # G0-PULL: Skipped when --model-path is given
+    others: dict[str, EngineProfile]  # engines other than the one under test, by name (engine_parity)
 
     @property
     def problems(self) -> dict[Format, str]:
@@ -100,8 +101,14 @@ def prepare(
     backends = {b: probe(b) for b in playbook.test_matrix.backends}
     if playbook.profile_ci is not None and playbook.profile_ci.enabled:
         backends |= {b: probe(b) for b in playbook.profile_ci.backends or []}
-    plan = build_plan(playbook, profile, models, backends, problems)
-    return Prepared(loaded, profile, plan, checks, pulled)
+    if playbook.perplexity is not None and playbook.perplexity.backend not in backends:
+        backends[playbook.perplexity.backend] = probe(playbook.perplexity.backend)
+    parity = playbook.engine_parity
+    reference = installed_profile(parity.reference_engine) if parity is not None else None
+    if reference is not None and reference.name == profile.name:
+        raise InputError(f"engine_parity.reference_engine is {reference.name}, the engine under test: name another")
+    plan = build_plan(playbook, profile, models, backends, problems, reference=reference)
+    return Prepared(loaded, profile, plan, checks, pulled, {reference.name: reference} if reference else {})
 
 
 def run(
@@ -124,7 +131,9 @@ def run(
     if base is not None:  # another playbook's baseline: refused before anything runs, not after
         check_baseline(playbook.name, base, str(options.baseline))
     selected, selection = select(plan.scenarios, options.shard, options.only)
-    check_engine(profile, [s for s in selected if s.skip_reason is None])
+    check_engine(profile, [s for s in selected if s.skip_reason is None and s.engine is None])
+    for name, other in prepared.others.items():
+        check_engine(other, [s for s in selected if s.skip_reason is None and s.engine == name])
     contracts = playbook.contract_tests
     contract_evidence = (
         contract_items(prepared.checks, contracts, playbook.model.quantizations) if contracts is not None else []
@@ -146,6 +155,7 @@ def run(
         fail_fast=playbook.failure_policy == "fail_fast",
         stop=stop,
         on_cell_done=lambda: write_evidence(output_dir, assemble.running(observations, executor.version)),
+        others=prepared.others,
     )
     if on_executor is not None:
         on_executor(executor)

@@ -33,12 +33,12 @@ DEMO = ROOT / "playbooks" / "examples" / "smollm2-135m-demo.playbook.yaml"
             "format, backend, modality",
         ),
         (
-            ["plan", DEMO, "--engine", "lamacpp"],
-            "aprqa: error: unknown engine 'lamacpp' (did you mean 'llamacpp-server'?): use one of apr, apr-text, "
-            "llamacpp-server, openai, reference or a profile file",
+            ["plan", DEMO, "--engine", "llamacpp-servr"],
+            "aprqa: error: unknown engine 'llamacpp-servr' (did you mean 'llamacpp-server'?): use one of apr, "
+            "apr-text, llamacpp-server, ollama, openai, reference, xllamacpp or a profile file",
         ),
     ],
-    ids=["plan --modelpath", "run --fail_on", "report --bseline", "--only backnd", "--engine lamacpp"],
+    ids=["plan --modelpath", "run --fail_on", "report --bseline", "--only backnd", "--engine llamacpp-servr"],
 )
 def test_a_misspelling_gets_one_line_with_its_suggestion(argv: list[str | Path], said: str, tmp_path: Path) -> None:
     done = aprqa(*argv, env={"HF_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"})
@@ -65,7 +65,7 @@ def test_list_engines_and_inspect_print_json(smollm2: Path) -> None:
         "path": str(ROOT / "playbooks" / "models" / "smollm2-135m-smoke.playbook.yaml"),
     }
     engines = {e["name"]: e for e in json.loads(aprqa("engines", "--json").stdout)}
-    assert sorted(engines) == ["apr", "apr-text", "llamacpp-server", "openai", "reference"]
+    assert sorted(engines) == ["apr", "apr-text", "llamacpp-server", "ollama", "openai", "reference", "xllamacpp"]
     assert engines["apr"]["install"].startswith("cargo install apr-cli")
     inspected = json.loads(aprqa("inspect", smollm2, "--json").stdout)
     assert inspected["format"] == "gguf" and inspected["failure"] is None

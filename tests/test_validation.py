@@ -32,15 +32,15 @@ def error_of(tmp_path: Path, text: str) -> str:
 
 
 def test_an_unknown_engine_name_is_an_error_with_did_you_mean(tmp_path: Path) -> None:
-    text = HEAD + "model: {hf_repo: a/b, formats: [gguf]}\n" + MATRIX + "engine: lamacpp\n"
+    text = HEAD + "model: {hf_repo: a/b, formats: [gguf]}\n" + MATRIX + "engine: llamacpp-servr\n"
     known = ", ".join(builtin_names())
     assert error_of(tmp_path, text) == (
-        "p.yaml:7:1: engine: unknown engine profile 'lamacpp' (did you mean 'llamacpp-server'?); "
+        "p.yaml:7:1: engine: unknown engine profile 'llamacpp-servr' (did you mean 'llamacpp-server'?); "
         f"known: {known}, or a profile file (*.yaml) or an inline profile"
     )
     path = tmp_path / "p.yaml"
     done = aprqa("validate", path)
-    assert done.returncode == 2 and f"{path}:7:1: engine: unknown engine profile 'lamacpp'" in done.stderr
+    assert done.returncode == 2 and f"{path}:7:1: engine: unknown engine profile 'llamacpp-servr'" in done.stderr
 
 
 def test_engine_names_that_load_profile_accepts_stay_valid(tmp_path: Path) -> None:

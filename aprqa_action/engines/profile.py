@@ -26,8 +26,11 @@ from aprqa_action.records.axes import Backend, Format, Modality
 # alone: each is replaced by zero or more elements (the backend's flags, e.g. ["--no-gpu"] for cpu; the flags
 # of the sampling parameters the playbook declares).
 PLACEHOLDERS = frozenset(
-    {"python", "model", "prompt", "max_tokens", "seed", "temperature", "port", "host", "backend_args", "sampling_args"}
-)
+    {
+        "python", "model", "prompt", "max_tokens", "seed", "temperature", "port", "host", "backend_args",
+        "sampling_args", "text_file",  # text_file: aprqa's perplexity text (the `perplexity` mode)
+    }
+)  # fmt: skip
 SamplingKey = Literal["top_k", "top_p", "repeat_penalty"]
 
 
@@ -134,6 +137,38 @@ class ProcessMode(Record):
         if stdin is not None and ("{backend_args}" in stdin or "{sampling_args}" in stdin):
             raise ValueError("{backend_args} and {sampling_args} are only allowed in argv")
         return None if stdin is None else _check_template(stdin)
+
+
+class PerplexityOutput(Record):
+    """How the engine reports a perplexity: JSON keys of the last JSON object on stdout, or regexes (first
+    group) over stderr, then stdout."""
+
+    format: Literal["json", "text"] = "json"
+    perplexity: FieldName = "perplexity"
+    tokens: FieldName | None = Field(default=None, description="How many tokens were scored")
+
+    @model_validator(mode="after")
+    def _regexes(self) -> PerplexityOutput:
+        if self.format == "text":
+            for pattern in (self.perplexity, self.tokens):
+                if pattern is not None:
+                    _check_regex(pattern)
+        return self
+
+
+class PerplexityMode(Record):
+    """One process per format that scores aprqa's fixed text ("{text_file}") and prints its perplexity."""
+
+    argv: Argv
+    output: PerplexityOutput = PerplexityOutput()
+
+    @field_validator("argv")
+    @classmethod
+    def _argv(cls, argv: list[str]) -> list[str]:
+        ProcessMode._argv(argv)
+        if "{text_file}" not in argv:
+            raise ValueError('a perplexity argv must pass "{text_file}" (the text to score) as an element of its own')
+        return argv
 
 
 class Health(Record):
@@ -251,6 +286,9 @@ class EngineProfile(Record):
     run: ProcessMode | None = None
     chat: ProcessMode | None = None
     serve: ServeMode | None = None
+    perplexity: PerplexityMode | None = Field(
+        default=None, description="How the engine computes a perplexity (the playbook's `perplexity:` gate)"
+    )
     variants: list[Variant] = Field(
         default_factory=list,
         description="Modes that differ by engine release; the first whose `when` holds is used",

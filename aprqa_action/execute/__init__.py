@@ -15,16 +15,18 @@ from datetime import UTC, datetime
 from itertools import groupby
 from pathlib import Path
 
-from aprqa_action.engines.profile import EngineProfile, ProcessMode, ServeMode
+from aprqa_action.engines.profile import EngineProfile, PerplexityMode, ProcessMode, ServeMode
 from aprqa_action.errors import InfrastructureError
 from aprqa_action.execute import conformance
-from aprqa_action.execute.output import OutputError, Parsed, parse_output
+from aprqa_action.execute.output import OutputError, Parsed, parse_output, parse_perplexity
 from aprqa_action.execute.process import ProcessResult, kill_live_groups, run_process
 from aprqa_action.execute.progress import Reporter, cell_name
 from aprqa_action.execute.server import HOST, EngineServer
 from aprqa_action.execute.version import version_output
 from aprqa_action.records import Observation, Scenario
 
+# Public-domain prose shipped with aprqa (data/README.md says whose): what every engine's perplexity scores.
+PERPLEXITY_TEXT = Path(__file__).resolve().parent.parent / "data" / "perplexity.txt"
 TAIL = 4000  # characters of stdout/stderr kept in each observation
 ARG_SHOWN = 1000  # characters of one command-line argument kept in each observation
 PROBE_REQUESTS = 3  # a protocol probe's requests in a row, at most (a refusal, the health check, one more)
@@ -49,6 +51,7 @@ def _values(scenario: Scenario, port: int | None = None) -> dict[str, object]:
         "temperature": scenario.temperature,
         "port": port if port is not None else "",
         "host": HOST,
+        "text_file": str(PERPLEXITY_TEXT),
     }
 
 
@@ -140,7 +143,9 @@ class Executor:
         fail_fast: bool = False,
         stop: threading.Event | None = None,
         on_cell_done: Callable[[], None] | None = None,
+        others: dict[str, EngineProfile] | None = None,
     ) -> None:
+        """`others`: engine profiles by name for scenarios that name their engine (engine_parity's reference)."""
         self.profile = profile
         self.reporter = reporter
         self.sink = sink
@@ -149,6 +154,7 @@ class Executor:
         self.on_cell_done = on_cell_done
         self.stopped_by: str | None = None
         self.version = engine_version(profile, self.stop)
+        self.others = {name: (other, engine_version(other, self.stop)) for name, other in (others or {}).items()}
         self._server: EngineServer | None = None
         self._done: set[str] = set()
 
@@ -208,6 +214,23 @@ class Executor:
                 yield scenario
 
     def _run_cell(self, cell: list[Scenario]) -> None:
+        if cell[0].engine is not None:  # another engine's cell: run it as that engine, then be ours again
+            own = self.profile, self.version
+            self.profile, self.version = self.others[cell[0].engine]
+            try:
+                self._run_own_cell(cell)
+            finally:
+                self.profile, self.version = own
+        else:
+            self._run_own_cell(cell)
+
+    def _run_own_cell(self, cell: list[Scenario]) -> None:
+        if cell[0].purpose == "perplexity":
+            perplexity = self.profile.perplexity
+            assert perplexity is not None  # the plan skips it otherwise
+            for scenario in self._pending(cell):
+                self._emit(scenario, self._run_process(scenario, perplexity))
+            return
         mode = self.profile.mode(cell[0].modality)
         if isinstance(mode, ServeMode) and any(s.skip_reason is None for s in cell) and not self.stop.is_set():
             self._run_serve_cell(cell, mode)
@@ -216,14 +239,17 @@ class Executor:
             assert isinstance(mode, ProcessMode)
             self._emit(scenario, self._run_process(scenario, mode))
 
-    def _run_process(self, scenario: Scenario, mode: ProcessMode) -> Observation:
+    def _run_process(self, scenario: Scenario, mode: ProcessMode | PerplexityMode) -> Observation:
         argv = render(mode.argv, scenario, self.profile)
-        stdin = mode.stdin.format_map(_values(scenario)).encode() if mode.stdin is not None else None
+        template = mode.stdin if isinstance(mode, ProcessMode) else None
+        stdin = template.format_map(_values(scenario)).encode() if template is not None else None
         started = datetime.now(UTC)
         result = run_process(argv, timeout_s=scenario.timeout_ms / 1000, stdin=stdin, stop=self.stop)
         return self._observe(scenario, mode, result, started)
 
-    def _observe(self, scenario: Scenario, mode: ProcessMode, result: ProcessResult, started) -> Observation:  # type: ignore[no-untyped-def]
+    def _observe(  # type: ignore[no-untyped-def]
+        self, scenario: Scenario, mode: ProcessMode | PerplexityMode, result: ProcessResult, started
+    ) -> Observation:
         stdout = result.stdout.decode("utf-8", "replace")
         stderr = result.stderr.decode("utf-8", "replace")
         common = {
@@ -259,6 +285,13 @@ class Executor:
         if result.exit_code != 0:
             reason = f"exit code {result.exit_code}" + (f": {last_err}" if last_err else "")
             return Observation(status="failed", reason=reason, loaded=bool(stdout.strip()), **common)
+        if isinstance(mode, PerplexityMode):
+            try:
+                perplexity, scored = parse_perplexity(mode.output, stdout, stderr)
+            except OutputError as exc:
+                return Observation(status="failed", reason=f"unreadable output: {exc}", loaded=True, **common)
+            facts: dict[str, str | int | float | bool | None] = {"perplexity": perplexity}
+            return Observation(status="ok", loaded=True, tokens=scored, facts=facts, **common)
         try:
             parsed = parse_output(mode.output, stdout, stderr)
         except OutputError as exc:

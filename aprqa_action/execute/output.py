@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from aprqa_action.engines.profile import JsonOutput, TextOutput
+from aprqa_action.engines.profile import JsonOutput, PerplexityOutput, TextOutput
 
 
 @dataclass
@@ -120,3 +120,23 @@ def _parse_text(spec: TextOutput, stdout: str, stderr: str) -> Parsed:
         )
     except ValueError as exc:
         raise OutputError(f"statistic is not a number: {exc}") from None
+
+
+def parse_perplexity(spec: PerplexityOutput, stdout: str, stderr: str) -> tuple[float, int | None]:
+    """(perplexity, tokens scored) as the engine printed them; a perplexity must be a finite number ≥ 1."""
+    if spec.format == "json":
+        data = _last_json_object(stdout)
+        value, tokens = _number(data, spec.perplexity, float), _number(data, spec.tokens, int)
+        if value is None:
+            raise OutputError(f"JSON output has no number {spec.perplexity!r} (keys: {', '.join(sorted(data))})")
+    else:
+        found, counted = _search(spec.perplexity, stderr, stdout), _search(spec.tokens, stderr, stdout)
+        if found is None:
+            raise OutputError(f"no perplexity matching {spec.perplexity!r}: {stdout.strip()[-200:]!r}")
+        try:
+            value, tokens = float(found), int(counted) if counted is not None else None
+        except ValueError as exc:
+            raise OutputError(f"statistic is not a number: {exc}") from None
+    if not 1.0 <= value < float("inf"):  # exp of a mean negative log-likelihood: NaN, < 1 or ∞ is a broken engine
+        raise OutputError(f"perplexity {value!r} is not a finite number ≥ 1")
+    return value, tokens

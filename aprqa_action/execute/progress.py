@@ -17,7 +17,11 @@ from aprqa_action.records import Observation, Scenario
 
 def cell_name(scenario: Scenario) -> str:
     name = scenario.cell_name
-    return f"{name} (profile_ci)" if scenario.purpose in ("warmup", "measure") else name
+    if scenario.purpose in ("warmup", "measure"):
+        return f"{name} (profile_ci)"
+    if scenario.purpose == "parity":
+        return f"{name} (engine_parity: {scenario.engine})"
+    return f"{scenario.format} (perplexity)" if scenario.purpose == "perplexity" else name
 
 
 def describe(observation: Observation) -> str:

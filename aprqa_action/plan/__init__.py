@@ -11,6 +11,7 @@ import re
 from aprqa_action.engines.profile import EngineProfile, ProcessMode
 from aprqa_action.errors import InputError
 from aprqa_action.oneline import one_line
+from aprqa_action.plan.deep import parity_scenarios, perplexity_scenarios
 from aprqa_action.plan.edge import edge_scenarios
 from aprqa_action.plan.seeds import engine_seed, prompt_order
 from aprqa_action.playbook import LoadedPlaybook, Playbook
@@ -46,8 +47,11 @@ def build_plan(
     models: dict[Format, ResolvedModel],
     backends: dict[Backend, BackendProbe],
     unusable: dict[Format, str] | None = None,
+    *,
+    reference: EngineProfile | None = None,
 ) -> Plan:
-    """`unusable`: formats whose file failed G0 integrity, with the reason; their cells are not run."""
+    """`unusable`: formats whose file failed G0 integrity, with the reason; their cells are not run.
+    `reference`: engine_parity's reference engine, which answers the matrix prompts again."""
     unusable = unusable or {}
     matrix = playbook.test_matrix
     for modality in matrix.modalities:
@@ -87,6 +91,8 @@ def build_plan(
                 # after the cell's matrix: in serve they go to the same server (the first prompt again: A → B → A)
                 scenarios += edge_scenarios(playbook, engine, modality, backend, models[fmt], reason)
     scenarios += _profile_scenarios(playbook, engine, models, backends, unusable, prompts[order[0]].prompt, order[0])
+    scenarios += parity_scenarios(playbook, scenarios, reference)
+    scenarios += perplexity_scenarios(playbook, engine, models, backends, unusable)
     return Plan(
         playbook=playbook.name,
         engine=engine.name,
@@ -195,10 +201,12 @@ def format_plan(loaded: LoadedPlaybook, plan: Plan, source: str) -> str:
     formats, backends, modalities = len(playbook.model.formats), len(m.backends), len(m.modalities)
     matrix = len(plan.matrix)
     edge = sum(s.purpose == "edge" for s in plan.scenarios)
-    profile = len(plan.scenarios) - matrix - edge
+    deep = sum(s.purpose in ("parity", "perplexity") for s in plan.scenarios)
+    profile = len(plan.scenarios) - matrix - edge - deep
+    more = f" + {deep} deep gates" if deep else ""
     lines.append(
         f"cells: {formats * backends * modalities} (format × backend × modality = {formats} × {backends} × "
-        f"{modalities}), scenarios: {len(plan.scenarios)} ({matrix} matrix + {edge} edge + {profile} profile_ci)"
+        f"{modalities}), scenarios: {len(plan.scenarios)} ({matrix} matrix + {edge} edge + {profile} profile_ci{more})"
     )
     runnable = len(plan.runnable)
     lines.append(f"scenarios: {len(plan.scenarios)} ({runnable} to run, {len(plan.scenarios) - runnable} skipped)")

@@ -52,9 +52,9 @@ def weight(scenario: Scenario) -> int:
 
 def units(scenarios: list[Scenario]) -> list[list[Scenario]]:
     """What sharding deals out: one matrix scenario, or a whole group: a cell's edge scenarios (one server in
-    serve), a profile_ci group."""
+    serve), a profile_ci group, a cell's answers from engine_parity's engine, a format's perplexity."""
     dealt: list[list[Scenario]] = []
-    for whole, group in groupby(scenarios, key=lambda s: s.purpose != "matrix" and (s.purpose == "edge", s.cell)):
+    for whole, group in groupby(scenarios, key=lambda s: s.purpose != "matrix" and s.group):
         members = list(group)
         dealt += [members] if whole else [[s] for s in members]
     return dealt

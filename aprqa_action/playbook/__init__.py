@@ -15,7 +15,6 @@ from pydantic import (
     Field,
     Tag,
     create_model,
-    field_validator,
     model_validator,
 )
 
@@ -238,10 +237,54 @@ class Edge(Record):
     max_tokens: int = Field(default=16, ge=1, le=4096, description="Answer length of the boundary prompts")
 
 
+def known_engine(engine: str | EngineProfile) -> str | EngineProfile:
+    """The same names load_profile accepts: a built-in, a path to a profile file, or an inline profile."""
+    if not isinstance(engine, str) or engine.endswith((".yaml", ".yml")) or "/" in engine:
+        return engine
+    known = builtin_names()
+    if engine not in known:
+        close = difflib.get_close_matches(engine, known, n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"unknown engine profile {engine!r}{hint}; known: {', '.join(known)}, "
+            "or a profile file (*.yaml) or an inline profile"
+        )
+    return engine
+
+
 EngineRef = Annotated[
     Annotated[str, Tag("text")] | Annotated[EngineProfile, Tag("spec")],
     Discriminator(_kind),
+    AfterValidator(known_engine),
 ]
+
+
+class EngineParity(Record):
+    """The seed's Ollama parity: an independent engine answers the matrix prompts of `modality` on the same model
+    files at temperature 0; answers must agree on the first `tokens` tokens (F-PAR-ENGINE-TEXT), and the engine
+    under test must keep up: tok/s ratio ≥ min_perf_ratio (F-PAR-ENGINE-TPS), TTFT ratio ≤ max_ttft_ratio
+    (F-PAR-ENGINE-TTFT), ours ÷ the reference engine's, per cell."""
+
+    reference_engine: EngineRef = Field(description="The independent engine: a built-in profile name, a file or inline")
+    formats: Unique[Format] | None = Field(
+        default=None, description="The formats compared (default: every format both engines run)"
+    )
+    modality: Modality = Field(default=Modality.SERVE, description="Whose matrix answers are compared")
+    tokens: int = Field(default=8, ge=1, le=4096, description="Compare the first N tokens of each answer")
+    tolerance: int = Field(default=0, ge=0, description="Mismatching tokens allowed among the first N")
+    min_perf_ratio: float | None = Field(default=0.8, gt=0, description="Our tok/s ÷ theirs must be at least this")
+    max_ttft_ratio: float | None = Field(default=3.0, gt=0, description="Our TTFT ÷ theirs must be at most this")
+
+
+class Perplexity(Record):
+    """Quantization quality (the seed's F-PAR-003): each format's perplexity of aprqa's fixed text, and
+    quantized ÷ reference ≤ max_ratio (F-PAR-PPL). The engine profile's `perplexity` mode computes it."""
+
+    reference: Format | None = Field(
+        default=None, description="The unquantized format (default: safetensors if declared, else the first)"
+    )
+    max_ratio: float = Field(default=1.10, gt=1.0, le=100.0, description="Perplexity ratio allowed (1.10: 10 % worse)")
+    backend: Backend = Field(default=Backend.CPU, description="Where perplexity is computed")
 
 
 class Playbook(Record):
@@ -265,6 +308,12 @@ class Playbook(Record):
         default=None, description="F-PAR-CPU-GPU: each format answers alike on cpu and gpu (needs both backends)"
     )
     edge: Edge | None = Field(default=None, description="The EDGE checks; without it EDGE is not measured")
+    engine_parity: EngineParity | None = Field(
+        default=None, description="F-PAR-ENGINE-*: an independent engine's answers, tok/s and TTFT on the same files"
+    )
+    perplexity: Perplexity | None = Field(
+        default=None, description="F-PAR-PPL: perplexity of each format vs the reference format (quantization)"
+    )
     failure_policy: Literal["collect_all", "fail_fast"] = Field(
         default="collect_all",
         description="collect_all runs every scenario; fail_fast stops at the first failed scenario",
@@ -337,6 +386,33 @@ class Playbook(Record):
         return self
 
     @model_validator(mode="after")
+    def _deep_gates_are_comparable(self) -> Playbook:
+        parity = self.engine_parity
+        if parity is not None:
+            if self.test_matrix.temperature != 0:
+                raise AtKey(
+                    ("test_matrix", "temperature"),
+                    "engine_parity compares greedy answers: test_matrix.temperature must be 0",
+                )
+            if parity.modality not in self.test_matrix.modalities:
+                raise AtKey(
+                    ("engine_parity", "modality"),
+                    f"engine_parity.modality {parity.modality} is not in test_matrix.modalities",
+                )
+            for i, fmt in enumerate(parity.formats or []):
+                if fmt not in self.model.formats:
+                    raise AtKey(("engine_parity", "formats", i), f"engine_parity.formats {fmt} is not in model.formats")
+        ppl = self.perplexity
+        if ppl is not None:
+            if len(self.model.formats) < 2:
+                raise AtKey(("model", "formats"), "perplexity compares formats: model.formats needs at least two")
+            if ppl.reference is not None and ppl.reference not in self.model.formats:
+                raise AtKey(
+                    ("perplexity", "reference"), f"perplexity.reference {ppl.reference} is not in model.formats"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _edge_axes_are_declared(self) -> Playbook:
         if self.edge is None:
             return self
@@ -360,21 +436,12 @@ class Playbook(Record):
                 )
         return self
 
-    @field_validator("engine")
-    @classmethod
-    def _engine_is_known(cls, engine: str | EngineProfile) -> str | EngineProfile:
-        # the same names load_profile accepts: a built-in, or a path to a profile file
-        if not isinstance(engine, str) or engine.endswith((".yaml", ".yml")) or "/" in engine:
-            return engine
-        known = builtin_names()
-        if engine not in known:
-            close = difflib.get_close_matches(engine, known, n=1, cutoff=0.5)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(
-                f"unknown engine profile {engine!r}{hint}; known: {', '.join(known)}, "
-                "or a profile file (*.yaml) or an inline profile"
-            )
-        return engine
+    @property
+    def perplexity_reference(self) -> Format:
+        chosen = self.perplexity.reference if self.perplexity is not None else None
+        if chosen is not None:
+            return chosen
+        return Format.SAFETENSORS if Format.SAFETENSORS in self.model.formats else self.model.formats[0]
 
     @property
     def timeout_ms(self) -> int:

@@ -32,7 +32,9 @@ class Scenario(Record):
     max_tokens: int
     timeout_ms: int
     skip_reason: str | None = None
-    purpose: Literal["matrix", "warmup", "measure", "edge"] = "matrix"  # warmup/measure: profile_ci runs
+    # warmup/measure: profile_ci runs; parity: the matrix prompt answered by engine_parity's reference engine;
+    # perplexity: the engine's perplexity of aprqa's fixed text (quantization quality)
+    purpose: Literal["matrix", "warmup", "measure", "edge", "parity", "perplexity"] = "matrix"
     attempt: int = 0  # test_matrix.repeat: the attempt's number, from 0; its id ends in @r<attempt + 1>
     probe: str | None = None  # purpose edge: which edge case ("empty", "determinism", "http:stream", ...)
     # A long prompt is `prompt` and then " hello" this many times (about one token each): not stored whole
@@ -41,6 +43,7 @@ class Scenario(Record):
     # Sampling beyond temperature and seed the playbook declares (top_k, top_p, repeat_penalty): every
     # modality gets the same, so answers compare like for like.
     sampling: dict[str, int | float] = Field(default_factory=dict)  # top_k stays an integer
+    engine: str | None = None  # the engine profile that runs it when not the run's own (engine_parity)
 
     @property
     def full_prompt(self) -> str:
@@ -60,10 +63,11 @@ class Scenario(Record):
         return cell_label(self.format, self.backend, self.modality)
 
     @property
-    def group(self) -> tuple[Format, Backend, Modality, bool]:
-        """Scenarios that run together: a matrix cell with its edge cases (one server in serve: A → B → A), or a
-        cell's profile runs."""
-        return (self.format, self.backend, self.modality, self.purpose in ("matrix", "edge"))
+    def group(self) -> tuple[Format, Backend, Modality, str, str | None]:
+        """Scenarios that run together: a matrix cell with its edge cases (one server in serve: A → B → A), a
+        cell's profile runs, a cell's answers from another engine, a format's perplexity."""
+        kind = {"edge": "matrix", "warmup": "profile", "measure": "profile"}.get(self.purpose, self.purpose)
+        return (self.format, self.backend, self.modality, kind, self.engine)
 
 
 # ok: the engine answered; failed: it exited non-zero, answered an error or unreadable output, or never

@@ -3,6 +3,7 @@
     python -m aprqa_action.reference_engine run MODEL -p PROMPT -n 32 --seed 1 --no-gpu --json
     echo "What is 2+2?" | python -m aprqa_action.reference_engine chat MODEL --no-gpu
     python -m aprqa_action.reference_engine serve MODEL --port 8080 --no-gpu
+    python -m aprqa_action.reference_engine perplexity MODEL [--text FILE] [--ctx N] --no-gpu --json
 
 The model path picks the inference library: a `.gguf` file runs on llama-cpp-python (this module); a
 SafeTensors model — a `.safetensors` file, a `*.safetensors.index.json` or a model directory with its
@@ -22,9 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,7 +84,7 @@ def _gpu_layers(no_gpu: bool) -> int:
     return -1
 
 
-def _load(model: str, no_gpu: bool, seed: int) -> tuple[Any, float]:
+def _load(model: str, no_gpu: bool, seed: int, *, n_ctx: int = N_CTX, logits_all: bool = False) -> tuple[Any, float]:
     if not Path(model).is_file():
         _fail(f"model file not found: {model}")
     layers = _gpu_layers(no_gpu)
@@ -94,9 +96,10 @@ def _load(model: str, no_gpu: bool, seed: int) -> tuple[Any, float]:
         llm = Llama(
             model_path=model,
             n_gpu_layers=layers,
-            n_ctx=N_CTX,
+            n_ctx=n_ctx,
             seed=seed,
             chat_format=CHAT_FORMAT,
+            logits_all=logits_all,
             verbose=False,
         )
     except Exception as exc:  # llama-cpp-python raises ValueError/RuntimeError on a bad file
@@ -261,6 +264,149 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return runtime_for(args.model).serve(args)
 
 
+# -- perplexity ---------------------------------------------------------------------------------------------------
+# How much a quantization cost: exp of the mean negative log-likelihood of a fixed text, every token after the
+# first given all the ones before it. Each format is scored with its own library and tokenizer, the text
+# tokenized once; a text longer than --ctx is cut into non-overlapping windows, each scored from its own start.
+
+
+@dataclass(frozen=True)
+class Perplexity:
+    perplexity: float
+    nll: float  # mean negative log-likelihood per scored token, in nats
+    tokens: int  # tokens scored
+
+
+def perplexity_of(logprobs: Iterable[float]) -> Perplexity:
+    """The perplexity of tokens given their natural-log probabilities."""
+    values = [float(v) for v in logprobs]
+    if not values:
+        raise ValueError("no tokens to score")
+    if not all(v <= 0.0 for v in values):  # also catches NaN: a log-probability is never above 0
+        raise ValueError("a log-probability must be a number ≤ 0")
+    nll = -math.fsum(values) / len(values)  # fsum: hundreds of terms, no drift
+    try:
+        value = math.exp(nll)
+    except OverflowError:
+        value = math.inf
+    return Perplexity(value, nll, len(values))
+
+
+def windows(n_tokens: int, ctx: int) -> list[tuple[int, int]]:
+    """The [start, end) spans of non-overlapping windows of at most `ctx` tokens; a last window of one token has
+    nothing to score (its token has no context) and is left out."""
+    spans = [(start, min(start + ctx, n_tokens)) for start in range(0, n_tokens, ctx)]
+    return [(start, end) for start, end in spans if end - start >= 2]
+
+
+def _gguf_tokenize(llm: Any, text: str) -> list[int]:
+    # add_bos=True adds a BOS only where the GGUF's tokenizer says the model wants one
+    return list(llm.tokenize(text.encode("utf-8"), add_bos=True, special=False))
+
+
+def _gguf_logprobs(llm: Any, ids: list[int]) -> list[float]:
+    """One window's token log-probabilities from llama.cpp's logits (kept for every position: logits_all)."""
+    import numpy as np
+
+    llm.reset()
+    try:
+        llm.eval(ids)
+    except Exception as exc:  # llama.cpp's decode failures surface as RuntimeError/ValueError
+        _fail(f"evaluation failed: {exc}")
+    logits = np.asarray(llm.scores[: len(ids) - 1], dtype=np.float64)  # row i predicts token i + 1
+    top = logits.max(axis=1)
+    log_norm = top + np.log(np.exp(logits - top[:, None]).sum(axis=1))  # log-sum-exp, shifted: no overflow
+    return (logits[np.arange(len(ids) - 1), ids[1:]] - log_norm).tolist()
+
+
+def _gguf_scoring_load(model: str, no_gpu: bool, ctx: int) -> tuple[Any, float]:
+    return _load(model, no_gpu, 0, n_ctx=ctx, logits_all=True)
+
+
+def _hf_scoring_load(model: str, no_gpu: bool, ctx: int) -> tuple[Any, float]:
+    return reference_hf.load(model, no_gpu, 0)
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """What `perplexity` needs from an inference library: load (model, no_gpu, ctx), tokenize, and one window's
+    token log-probabilities."""
+
+    load: Callable[[str, bool, int], tuple[Any, float]]
+    tokenize: Callable[[Any, str], list[int]]
+    logprobs: Callable[[Any, list[int]], list[float]]
+
+
+SCORERS = {
+    LLAMA_CPP.engine: Scorer(_gguf_scoring_load, _gguf_tokenize, _gguf_logprobs),
+    TRANSFORMERS.engine: Scorer(_hf_scoring_load, reference_hf.tokenize_text, reference_hf.token_logprobs),
+}
+
+
+def _read_text(path: str | None) -> tuple[str, str]:
+    """(its name, the text): the given file, else the text shipped with aprqa."""
+    if path is None:
+        from importlib import resources
+
+        name = "aprqa_action/data/perplexity.txt"
+        try:
+            shipped = resources.files("aprqa_action").joinpath("data").joinpath("perplexity.txt")
+            return name, shipped.read_text(encoding="utf-8")
+        except OSError:  # an installation built without its package data
+            _fail(f"the shipped text {name} is missing from this installation; pass --text FILE")
+    if not Path(path).is_file():
+        _fail(f"text file not found: {path}")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        _fail(f"{path} is not UTF-8 text")
+    except OSError as exc:
+        _fail(f"cannot read {path}: {exc.strerror or exc}")
+    if not text.strip():
+        _fail(f"{path} is empty: there is nothing to score")
+    return path, text
+
+
+def cmd_perplexity(args: argparse.Namespace) -> int:
+    if args.ctx < 2:
+        _fail(f"--ctx must be at least 2 (one token of context, one to score), not {args.ctx}", 2)
+    name, text = _read_text(args.text)  # before loading: a bad text costs no model load
+    runtime = runtime_for(args.model)
+    scorer = SCORERS[runtime.engine]
+    llm, load_ms = scorer.load(args.model, args.no_gpu, args.ctx)
+    started = time.perf_counter()
+    ids = scorer.tokenize(llm, text)
+    if len(ids) < 2:
+        _fail(f"{name} is {len(ids)} token(s) long; perplexity needs at least 2")
+    spans = windows(len(ids), args.ctx)
+    logprobs: list[float] = []
+    for start, end in spans:
+        logprobs.extend(scorer.logprobs(llm, ids[start:end]))
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    result = perplexity_of(logprobs)
+    if args.json:
+        payload = {
+            "model": args.model,
+            "text": name,
+            "perplexity": result.perplexity,
+            "nll": result.nll,
+            "tokens": result.tokens,
+            "windows": len(spans),
+            "ctx": args.ctx,
+            "load_time_ms": round(load_ms, 3),
+            "inference_time_ms": round(elapsed_ms, 3),
+            "used_gpu": not args.no_gpu,
+            "engine": f"{runtime.engine} {runtime.version()}",
+        }
+        print(json.dumps(payload))
+    else:
+        print(
+            f"perplexity {result.perplexity:.4f} (nll {result.nll:.4f} nats) over {result.tokens} tokens "
+            f"in {len(spans)} window(s) of ≤ {args.ctx}; {elapsed_ms:.0f} ms"
+        )
+    return 0
+
+
 class _Version(argparse.Action):
     """--version on one line: argparse's own action wraps at 80 columns, and the harness keeps the first line."""
 
@@ -309,6 +455,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, required=True)
     serve.add_argument("--host", default="127.0.0.1")
     serve.set_defaults(func=cmd_serve)
+
+    perplexity = sub.add_parser("perplexity", help="the model's perplexity on a text (quantization damage)")
+    common(perplexity)
+    perplexity.add_argument("--text", default=None, help="a UTF-8 text file (default: the text shipped with aprqa)")
+    perplexity.add_argument(
+        "--ctx", type=int, default=N_CTX, help=f"window length in tokens; a longer text is cut (default {N_CTX})"
+    )
+    perplexity.add_argument("--json", action="store_true", help="print one JSON object")
+    perplexity.set_defaults(func=cmd_perplexity)
     return parser
 
 

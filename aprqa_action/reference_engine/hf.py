@@ -418,3 +418,24 @@ def generate_stats(
 ) -> dict[str, Any]:
     """`generate` in the shape the dispatcher's run and chat share with the GGUF path."""
     return generate(loaded, messages, max_tokens, temperature, seed, sampler=sampler).stats()
+
+
+# -- perplexity (`perplexity` subcommand; the windows and the arithmetic are the dispatcher's) --------------------
+
+
+def tokenize_text(loaded: Loaded, text: str) -> list[int]:
+    """The text's token ids with the special tokens the tokenizer adds by itself (a BOS where the model wants
+    one), as llama.cpp adds the GGUF's: both formats then score the same sequence."""
+    return [int(i) for i in loaded.tokenizer(text, add_special_tokens=True)["input_ids"]]
+
+
+def token_logprobs(loaded: Loaded, ids: list[int]) -> list[float]:
+    """The natural-log probability of each token after the first, given all the tokens before it in `ids` (one
+    window): one forward pass, the log-softmax taken in float64 as the GGUF path takes it."""
+    import torch
+
+    with torch.no_grad():
+        tokens = torch.tensor([ids], device=loaded.device)
+        logits = loaded.model(input_ids=tokens, use_cache=False).logits[0, :-1].to(torch.float64)
+        target = logits.gather(1, tokens[0, 1:].unsqueeze(1)).squeeze(1)  # row i predicts token i + 1
+        return (target - torch.logsumexp(logits, dim=-1)).cpu().tolist()

@@ -24,9 +24,14 @@ def assess(
     """`problems`: formats whose file failed G0, with the reason; `per_file`: G0-PULL and contract items;
     `carried`: judging evidence read from files, whose own items stand in for checks that need a program."""
     items = judge(playbook, evidence.models, problems, evidence.scenarios, evidence.observations, per_file, carried)
+    # the engine under test is scored; engine_parity's reference engine crashing or timing out is not its fault
+    # (by purpose, not by the `engine` field alone: evidence naming another engine for a matrix scenario
+    # must not take that scenario's crash out of G3)
+    others = {s.id for s in evidence.scenarios if s.purpose == "parity"}
+    own = [o for o in evidence.observations if o.scenario_id not in others]
     gates = gateways(
         items,
-        evidence.observations,
+        own,
         playbook.gates.g4_max_failure_fraction,
         min_pass=playbook.test_matrix.min_pass,
         part=evidence.selection is not None and evidence.selection.is_part,
@@ -39,7 +44,7 @@ def assess(
             "cells": cell_results(evidence.scenarios, evidence.observations, items, playbook.test_matrix.min_pass),
             "verdict": verdict(
                 items,
-                evidence.observations,
+                own,
                 gates,
                 all_cells_executed=all(s.id in executed for s in matrix),
                 policy=policy,

@@ -1,0 +1,89 @@
+"""The deep gates' scenarios: the matrix prompts again on engine_parity's reference engine, and each format's
+perplexity of aprqa's fixed text. Both come after the matrix and profile_ci, each group one executor unit."""
+
+from __future__ import annotations
+
+from aprqa_action.engines.profile import EngineProfile
+from aprqa_action.playbook import Playbook
+from aprqa_action.records import BackendProbe, ResolvedModel, Scenario
+from aprqa_action.records.axes import Format, Modality
+
+PERPLEXITY_PROMPT = "aprqa's perplexity text (aprqa_action/data/perplexity.txt)"
+
+
+def parity_scenarios(
+    playbook: Playbook, matrix: list[Scenario], reference: EngineProfile | None, problem: str | None = None
+) -> list[Scenario]:
+    """The first attempt of each matrix scenario of engine_parity's modality and formats, run by `reference`.
+    `problem`: why the reference engine cannot run here at all (every such scenario is skipped with it)."""
+    parity = playbook.engine_parity
+    if parity is None or reference is None:
+        return []
+    formats = parity.formats or [f for f in playbook.model.formats if f in reference.formats]
+    scenarios = []
+    for s in matrix:
+        if s.purpose != "matrix" or s.attempt or s.modality != parity.modality or s.format not in formats:
+            continue
+        reason = s.skip_reason or problem
+        if reason is None and s.format not in reference.formats:
+            reason = f"engine {reference.name} cannot run {s.format} (it runs {', '.join(reference.formats)})"
+        if reason is None and reference.mode(s.modality) is None:
+            reason = f"engine {reference.name} has no {s.modality} mode"
+        scenarios.append(
+            s.model_copy(
+                update={
+                    "id": f"{playbook.name}:parity:{reference.name}:{s.modality}:{s.backend}:{s.format}:{s.index:03d}",
+                    "purpose": "parity",
+                    "engine": reference.name,
+                    "skip_reason": reason,
+                }
+            )
+        )
+    return scenarios
+
+
+def perplexity_scenarios(
+    playbook: Playbook,
+    engine: EngineProfile,
+    models: dict[Format, ResolvedModel],
+    backends: dict[str, BackendProbe],
+    unusable: dict[Format, str],
+) -> list[Scenario]:
+    """One perplexity run per format on perplexity.backend."""
+    spec = playbook.perplexity
+    if spec is None:
+        return []
+    probe = backends.get(spec.backend) or BackendProbe(backend=spec.backend, available=False, reason="not probed")
+    scenarios = []
+    for fmt in playbook.model.formats:
+        model = models[fmt]
+        reason = None
+        if model.path is None:
+            reason = model.reason
+        elif fmt in unusable:
+            reason = f"G0 integrity failed: {unusable[fmt]}"
+        elif not probe.available:
+            reason = probe.reason
+        elif engine.perplexity is None:
+            reason = f"engine {engine.name} does not say how it computes perplexity (no `perplexity` in its profile)"
+        elif fmt not in engine.formats:
+            reason = f"engine {engine.name} cannot run {fmt} (it runs {', '.join(engine.formats)})"
+        scenarios.append(
+            Scenario(
+                id=f"{playbook.name}:perplexity:{spec.backend}:{fmt}",
+                index=0,
+                modality=Modality.RUN,
+                backend=spec.backend,
+                format=fmt,
+                model_path=model.path,
+                prompt=PERPLEXITY_PROMPT,
+                prompt_index=0,
+                seed=0,
+                temperature=0.0,
+                max_tokens=1,
+                timeout_ms=playbook.timeout_ms,
+                skip_reason=reason,
+                purpose="perplexity",
+            )
+        )
+    return scenarios
