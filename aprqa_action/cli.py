@@ -217,13 +217,15 @@ def cmd_qa(args: argparse.Namespace) -> int:
     import yaml
 
     from aprqa_action.engines import load_profile
+    from aprqa_action.execute import engine_problem
     from aprqa_action.plan.resolve import resolve_models
     from aprqa_action.playbook.qa import QaSettings, qa_playbook
-    from aprqa_action.records import Format, RunOptions
+    from aprqa_action.records import Format, Modality, RunOptions
     from aprqa_action.records.axes import format_of
     from aprqa_action.report.qa_table import format_table, qa_rows
     from aprqa_action.score import parse_fail_on
 
+    defaults = QaSettings()
     model = Path(args.model)
     given = format_of(model.name) if model.is_file() else None
     if given is None:
@@ -232,7 +234,12 @@ def cmd_qa(args: argparse.Namespace) -> int:
     others = [f for f in Format if f != given]
     found = resolve_models(others, model, [])
     formats = [given, *(f for f in others if found[f].path is not None and found[f].how == "sibling")]
-    reference = None if args.reference_engine == "none" else args.reference_engine
+    reference = None if args.reference_engine == "none" else args.reference_engine or defaults.reference_engine
+    if args.reference_engine is None and reference is not None:  # the default: left out, said, when not installed
+        problem = engine_problem(load_profile(reference), {(Modality.SERVE, "gguf")})
+        if problem is not None:
+            print(f"note: no engine parity ({one_line(problem)}; --reference-engine none says you know)")
+            reference = None
     settings = QaSettings(
         engine=args.engine, reference_engine=reference, min_tps_cpu=args.min_tps_cpu, min_tps_gpu=args.min_tps_gpu,
         max_cv=args.max_cv, min_gpu_speedup=args.min_gpu_speedup, min_perf_ratio=args.min_perf_ratio,
@@ -823,8 +830,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", default="aprqa-out", metavar="DIR", help="where evidence.json goes (aprqa-out)")
     p.add_argument("--engine", default=defaults.engine, metavar="NAME|FILE", help="the engine under test (reference)")
     p.add_argument(
-        "--reference-engine", default=defaults.reference_engine, metavar="NAME|FILE",
-        help="the independent engine for engine parity on a GGUF (xllamacpp); none: no engine parity",
+        "--reference-engine", metavar="NAME|FILE",
+        help=f"the independent engine for engine parity on a GGUF ({defaults.reference_engine}, left out with a note "
+        "when not installed); none: no engine parity",
     )  # fmt: skip
     for flag, value, text in (
         ("--min-tps-cpu", defaults.min_tps_cpu, "F-PERF-TPS-CPU: median tok/s on cpu at least"),

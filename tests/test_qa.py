@@ -107,3 +107,21 @@ def test_qa_on_a_truncated_file_is_a_g0_failure_in_the_evidence(smollm2: Path, t
     evidence = read_evidence(tmp_path / "out" / "evidence.json")
     [g0] = [i for i in evidence.items if i.gate_id == "G0-INTEGRITY"]
     assert g0.outcome == "Falsified"
+
+
+def test_an_engine_that_is_not_installed_is_named_with_its_install_command() -> None:
+    # what `aprqa qa` says when its default reference engine cannot run here (and leaves engine parity out)
+    from aprqa_action.engines import load_profile
+    from aprqa_action.execute import engine_problem
+    from aprqa_action.records import Modality
+
+    profile = load_profile("xllamacpp")
+    broken = profile.model_copy(
+        update={"requires": [r.model_copy(update={"modules": ["aprqa_no_such_module"]}) for r in profile.requires]}
+    )
+    assert engine_problem(profile, {(Modality.SERVE, "gguf")}) is None  # installed by make install
+    problem = engine_problem(broken, {(Modality.SERVE, "gguf")})
+    assert problem is not None and problem.endswith(
+        "cannot import aprqa_no_such_module; install it: pip install -e '.[engine-parity]' "
+        "(in the GitHub Action: the input extras: engine-parity)"
+    )

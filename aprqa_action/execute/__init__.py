@@ -24,6 +24,7 @@ from aprqa_action.execute.progress import Reporter, cell_name
 from aprqa_action.execute.server import HOST, EngineServer
 from aprqa_action.execute.version import version_output
 from aprqa_action.records import Observation, Scenario
+from aprqa_action.records.axes import Modality
 
 # Public-domain prose shipped with aprqa (data/README.md says whose): what every engine's perplexity scores.
 PERPLEXITY_TEXT = Path(__file__).resolve().parent.parent / "data" / "perplexity.txt"
@@ -83,6 +84,13 @@ def check_engine(profile: EngineProfile, scenarios: list[Scenario]) -> None:
     profile `requires` for a planned format and modality: an engine run as {python} runs on this interpreter,
     so what is importable here is what it can import; without the check every cell would fail with a
     traceback."""
+    problem = engine_problem(profile, {(s.modality, str(s.format)) for s in scenarios})
+    if problem is not None:
+        raise InfrastructureError(problem)
+
+
+def engine_problem(profile: EngineProfile, needs: set[tuple[Modality, str]]) -> str | None:
+    """Why `profile` cannot run these (modality, format) pairs here, or None (see check_engine)."""
     import importlib.util
 
     def importable(module: str) -> bool:
@@ -91,29 +99,28 @@ def check_engine(profile: EngineProfile, scenarios: list[Scenario]) -> None:
         except (ImportError, ValueError):
             return False
 
-    for modality in sorted({s.modality for s in scenarios}):
+    for modality in sorted({m for m, _ in needs}):
         mode = profile.mode(modality)
         if mode is None:
             continue
         program = mode.argv[0]
         if program == "{python}":  # this interpreter runs it: the profile says which modules it must import
-            for fmt in sorted({str(s.format) for s in scenarios if s.modality == modality}):
+            for fmt in sorted({f for m, f in needs if m == modality}):
                 for need in profile.requires:
                     if fmt not in need.formats or (need.modalities is not None and modality not in need.modalities):
                         continue
                     missing = [m for m in need.modules if not importable(m)]
                     if missing:
                         action = f" (in the GitHub Action: the input extras: {need.extra})" if need.extra else ""
-                        raise InfrastructureError(
+                        return (
                             f"engine {profile.name}: {fmt} {modality} needs {need.package}, but {sys.executable} "
                             f"cannot import {', '.join(missing)}; install it: {need.install}{action}"
                         )
             continue
         if shutil.which(program) is None and not Path(program).is_file():
             how = f"; install it: {profile.install}" if profile.install else ""
-            raise InfrastructureError(
-                f"engine {profile.name}: {program!r} is not installed or not on PATH (needed for {modality}){how}"
-            )
+            return f"engine {profile.name}: {program!r} is not installed or not on PATH (needed for {modality}){how}"
+    return None
 
 
 def shown(argv: list[str]) -> list[str]:

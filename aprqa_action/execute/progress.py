@@ -25,6 +25,9 @@ def cell_name(scenario: Scenario) -> str:
 
 
 def describe(observation: Observation) -> str:
+    perplexity = observation.facts.get("perplexity")
+    if observation.status == "ok" and isinstance(perplexity, float):
+        return f"ok (perplexity {perplexity:.3f} over {observation.tokens} tokens)"
     if observation.status == "ok" and observation.text is None and observation.facts:
         return "ok (probed)"  # a serve protocol probe: its facts are judged later
     if observation.status == "ok":

@@ -17,7 +17,14 @@ from aprqa_action.records import CellResult, Evidence, EvidenceItem, Scenario, V
 from aprqa_action.records.axes import Backend
 from aprqa_action.score.gateways import gates
 
-CONTRACT_PREFIXES = ("F-CONTRACT-", "G0-")
+CONTRACT_PREFIXES = ("F-CONTRACT-", "G0-", "F-META-")  # the checks of the model files, before any engine ran
+# Per performance gate: the unit its measured value and threshold are in, and how they compare
+PERF_UNITS: dict[str, tuple[str, str]] = {
+    "F-PERF-TPS-CPU": ("tok/s", "≥"),
+    "F-PERF-TPS-GPU": ("tok/s", "≥"),
+    "F-PERF-TPS-CV": ("", "≤"),  # a coefficient of variation: 0.05 is 5 %
+    "F-PERF-GPU-SPEEDUP": ("×", "≥"),
+}
 STATUS_ORDER = ("ok", "failed", "crashed", "timeout", "skipped", "not_run")
 CATEGORY_NAMES = {
     "QUAL": "quality (oracles)",
@@ -108,6 +115,7 @@ class ReportView:
     duration_s: float | None
     profile_runs: int  # profile_ci warmup and measure scenarios, beside the matrix
     edge_runs: int = 0  # the edge scenarios (playbook `edge:`)
+    deep_runs: int = 0  # the deep gates' scenarios: engine_parity's reference engine, perplexity
     repeated: bool = False  # test_matrix.repeat > 1: cells show a pass rate with its 95 % interval
     gating_labels: frozenset[str] = frozenset()  # the failure labels (as cells name them) that gate
 
@@ -165,7 +173,7 @@ def _severity(item: EvidenceItem) -> int:
 
 def _perf_row(item: EvidenceItem) -> PerfRow:
     measured_key = next((k for k in item.metrics if k != "threshold"), None)
-    unit = "tok/s" if measured_key == "tok_per_sec" or item.gate_id.startswith("F-PERF-TPS") else "ms"
+    unit, comparator = PERF_UNITS.get(item.gate_id, ("ms", "≤"))  # the rest are latencies
     return PerfRow(
         gate=item.gate_id,
         subject="/".join((item.cell or "—").split("/")[:2]),  # a profile cell is always format/backend/run
@@ -173,7 +181,7 @@ def _perf_row(item: EvidenceItem) -> PerfRow:
         measured=item.metrics.get(measured_key) if measured_key else None,
         unit=unit,
         threshold=item.metrics.get("threshold"),
-        comparator="≥" if unit == "tok/s" else "≤",
+        comparator=comparator,
         reason=item.reason,
     )
 
@@ -243,6 +251,7 @@ def build_view(evidence: Evidence) -> ReportView:
         duration_s=duration,
         profile_runs=sum(s.purpose in ("warmup", "measure") for s in evidence.scenarios),
         edge_runs=sum(s.purpose == "edge" for s in evidence.scenarios),
+        deep_runs=sum(s.purpose in ("parity", "perplexity") for s in evidence.scenarios),
         repeated=any(s.attempt > 0 for s in matrix),
         gating_labels=frozenset(failure_label(i) for _, _, i in bad if gates(i)),
     )

@@ -95,8 +95,8 @@ def merge(
             "trusted_playbook": _trusted(trusted, first),
         }
     )
-    # Every shard judged the same files: G0, G0-PULL and contract items are taken from the first.
-    per_file = [i for i in first.items if i.gate_id == "G0-PULL" or i.gate_id.startswith("F-CONTRACT")]
+    # Every shard judged the same files: G0, G0-PULL, contract and metadata items are taken from the first.
+    per_file = [i for i in first.items if i.gate_id == "G0-PULL" or i.gate_id.startswith(("F-CONTRACT", "F-META-"))]
     problems = {i.cell: i.reason for i in first.items if i.gate_id == "G0-INTEGRITY" and i.outcome == "Falsified"}
     # The recorded spec is the parts' word: it is judged with, but no program it names is started.
     own_items = None if trusted is not None else {i.id: i for p in parts for i in p.items}
