@@ -217,15 +217,13 @@ def cmd_qa(args: argparse.Namespace) -> int:
     import yaml
 
     from aprqa_action.engines import load_profile
-    from aprqa_action.execute import engine_problem
     from aprqa_action.plan.resolve import resolve_models
     from aprqa_action.playbook.qa import QaSettings, qa_playbook
-    from aprqa_action.records import Format, Modality, RunOptions
+    from aprqa_action.records import Format, RunOptions
     from aprqa_action.records.axes import format_of
     from aprqa_action.report.qa_table import format_table, qa_rows
     from aprqa_action.score import parse_fail_on
 
-    defaults = QaSettings()
     model = Path(args.model)
     given = format_of(model.name) if model.is_file() else None
     if given is None:
@@ -234,12 +232,9 @@ def cmd_qa(args: argparse.Namespace) -> int:
     others = [f for f in Format if f != given]
     found = resolve_models(others, model, [])
     formats = [given, *(f for f in others if found[f].path is not None and found[f].how == "sibling")]
-    reference = None if args.reference_engine == "none" else args.reference_engine or defaults.reference_engine
-    if args.reference_engine is None and reference is not None:  # the default: left out, said, when not installed
-        problem = engine_problem(load_profile(reference), {(Modality.SERVE, "gguf")})
-        if problem is not None:
-            print(f"note: no engine parity ({one_line(problem)}; --reference-engine none says you know)")
-            reference = None
+    reference, note = qa_reference(args.reference_engine)
+    if note is not None:
+        print(note)
     settings = QaSettings(
         engine=args.engine, reference_engine=reference, min_tps_cpu=args.min_tps_cpu, min_tps_gpu=args.min_tps_gpu,
         max_cv=args.max_cv, min_gpu_speedup=args.min_gpu_speedup, min_perf_ratio=args.min_perf_ratio,
@@ -265,6 +260,25 @@ def cmd_qa(args: argparse.Namespace) -> int:
     print(format_verdict(evidence))
     print(f"evidence: {output_dir / 'evidence.json'} (the playbook it ran: {playbook})")
     return 0 if evidence.verdict.qualified else 1
+
+
+def qa_reference(given: str | None) -> tuple[str | None, str | None]:
+    """`aprqa qa`'s reference engine and a note: the default one is left out, with a note saying why, when it
+    cannot run here; one the user named runs (and a missing one stops the run, exit 3, as in `run`)."""
+    from aprqa_action.engines import load_profile
+    from aprqa_action.execute import engine_problem
+    from aprqa_action.records import Modality
+
+    if given == "none":
+        return None, None
+    if given is not None:
+        return given, None
+    default = QaDefaults().reference_engine
+    assert default is not None
+    problem = engine_problem(load_profile(default), {(Modality.SERVE, "gguf")})
+    if problem is None:
+        return default, None
+    return None, f"note: no engine parity ({one_line(problem)}; --reference-engine none says you know)"
 
 
 def _fresh_output_dir(directory: Path) -> None:

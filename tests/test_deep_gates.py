@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, aprqa, make_scenario, write_playbook
+from conftest import ROOT, aprqa, hostile_profile, make_scenario, write_playbook
 
 from aprqa_action.errors import InputError
 from aprqa_action.judge.run import judge
@@ -86,7 +86,14 @@ def test_engine_parity_text_and_missing_answers(tmp_path: Path) -> None:
     assert text.outcome == "Falsified"
     assert text.reason == "ours diverges from x at token 4 of the first 8: '4' vs 'four' (1 mismatching, tolerance 0)"
     [tps] = items(book, scenarios, seen, "F-PAR-ENGINE-TPS")  # neither engine reported tok/s
-    assert (tps.outcome, tps.reason) == ("Skipped", "tok/s not compared: an engine did not report it")
+    assert (tps.outcome, tps.reason) == (
+        "Skipped",
+        "tok/s not compared: an engine did not report it (or not as a number > 0)",
+    )
+    # a hostile engine's own numbers: a negative TTFT would otherwise pass any ≤ bound
+    scenarios, seen = pair(0, {"text": "4", "ttft_ms": -5.0}, {"text": "4", "ttft_ms": 20.0})
+    [ttft] = items(book, scenarios, seen, "F-PAR-ENGINE-TTFT")
+    assert ttft.outcome == "Skipped"
     seen[1] = Observation(scenario_id=seen[1].scenario_id, status="skipped", reason="engine x cannot run it")
     [text] = items(book, scenarios, seen, "F-PAR-ENGINE-TEXT")
     assert (text.outcome, text.reason) == ("Skipped", "not compared: no answer from x (skipped)")
@@ -203,3 +210,67 @@ def test_a_perturbed_twin_fails_the_perplexity_bound(smollm2: Path, tmp_path: Pa
     [item] = [i for i in evidence["items"] if i["gate_id"] == "F-PAR-PPL"]
     assert (item["outcome"], item["cell"]) == ("Falsified", "safetensors")
     assert item["metrics"]["ratio"] > 2 and item["reason"].endswith("> 1.1 (463 tokens)")
+
+
+# -- what can go wrong: engines without the mode, hostile numbers, a reference engine that crashes, forgery -----
+
+
+def test_an_engine_without_a_perplexity_mode_is_skipped_with_the_reason(smollm2: Path, tmp_path: Path) -> None:
+    engine = hostile_profile("ok") | {"formats": ["gguf", "safetensors"]}
+    light = {"modalities": ["run"], "backends": ["cpu"], "scenario_count": 1, "timeout_ms": 30000}
+    evidence = run_playbook(tmp_path, smollm2, engine=engine, test_matrix=light, engine_parity=None)
+    [item] = [i for i in evidence["items"] if i["gate_id"] == "F-PAR-PPL"]
+    assert item["outcome"] == "Skipped"
+    assert "engine hostile does not say how it computes perplexity (no `perplexity` in its profile)" in item["reason"]
+
+
+def test_a_crashing_reference_engine_is_not_the_engine_under_test_s_crash(smollm2: Path, tmp_path: Path) -> None:
+    crashy = hostile_profile("ok", serve="die-mid-request") | {"name": "crashy"}
+    serve = {"modalities": ["serve"], "backends": ["cpu"], "scenario_count": 2, "timeout_ms": 30000}
+    evidence = run_playbook(
+        tmp_path, smollm2, engine=hostile_profile("ok", serve="ok"), test_matrix=serve, perplexity=None,
+        engine_parity={"reference_engine": crashy},
+    )  # fmt: skip
+    observed = {o["scenario_id"]: o["status"] for o in evidence["observations"]}
+    assert next(observed[s["id"]] for s in evidence["scenarios"] if s["purpose"] == "parity") == "crashed"
+    verdict = evidence["verdict"]
+    assert [g["passed"] for g in verdict["gateways"]] == [True] * 5
+    assert verdict["counts"].get("crashed", 0) == 0 and verdict["mqs"] > 0
+    texts = [i for i in evidence["items"] if i["gate_id"] == "F-PAR-ENGINE-TEXT"]
+    assert texts and all(i["outcome"] == "Skipped" and "crashy (crashed)" in i["reason"] for i in texts)
+
+
+def test_a_matrix_crash_relabelled_parity_still_fails_g3(tmp_path: Path) -> None:
+    # A fork controls its artifacts: the sample evidence with one matrix answer turned into a crash, and that
+    # scenario relabelled as a reference engine's, merged as a publisher would merge a shard.
+    data = json.loads((ROOT / "docs" / "sample" / "evidence.json").read_text())
+    victim = next(s for s in data["scenarios"] if s["purpose"] == "matrix" and s["backend"] == "cpu")
+    victim |= {"purpose": "parity", "engine": "xllamacpp"}
+    seen = next(o for o in data["observations"] if o["scenario_id"] == victim["id"])
+    seen |= {"status": "crashed", "reason": "killed by SIGSEGV", "signal": "SIGSEGV", "text": None}
+    forged = tmp_path / "forged" / "evidence.json"
+    forged.parent.mkdir()
+    forged.write_text(json.dumps(data))
+    done = aprqa("merge", forged, "-o", tmp_path / "merged")
+    assert done.returncode == 1, done.stdout + done.stderr
+    merged = json.loads((tmp_path / "merged" / "evidence.json").read_text())
+    g3 = next(g for g in merged["verdict"]["gateways"] if g["id"] == "G3")
+    assert not g3["passed"] and "SIGSEGV" in g3["reason"]
+
+
+def test_an_engine_s_impossible_numbers_are_unreadable_output() -> None:
+    from aprqa_action.engines.profile import JsonOutput, PerplexityOutput
+    from aprqa_action.execute.output import OutputError, parse_output, parse_perplexity
+
+    spec = JsonOutput(format="json", tokens="tokens", tok_per_sec="tok_per_sec")
+    for bad in (
+        '{"text": "4", "tok_per_sec": NaN}',
+        '{"text": "4", "tok_per_sec": -3}',
+        '{"text": "4", "tokens": Infinity}',
+    ):
+        with pytest.raises(OutputError, match="not a finite number ≥ 0"):
+            parse_output(spec, bad, "")
+    assert parse_output(spec, '{"text": "4", "tokens": 1, "tok_per_sec": 12.5}', "").tok_per_sec == 12.5
+    for bad in ('{"perplexity": NaN}', '{"perplexity": 0.5}', '{"perplexity": 5, "tokens": NaN}'):
+        with pytest.raises(OutputError):
+            parse_perplexity(PerplexityOutput(tokens="tokens"), bad, "")

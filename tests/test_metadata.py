@@ -65,7 +65,7 @@ def test_an_unchanged_copy_is_byte_identical(copies: dict[str, Path]) -> None:
 @pytest.mark.parametrize(
     ("copy", "gate", "reason"),
     [
-        ("rope-1", "F-META-ROPE-THETA", "rope theta 1 outside [5000, 2e+07] for llama"),
+        ("rope-1", "F-META-ROPE-THETA", "rope theta 1 outside [5000, 2e+08] for llama"),
         ("eps-0.5", "F-META-NORM-EPS", "norm epsilon 0.5 outside [1e-12, 0.001]"),
         ("eos-past", "F-META-SPECIAL-IDS", "eos id 49152 outside the vocabulary [0, 49152)"),
         ("qwen2-1e4", "F-META-ROPE-THETA", "rope theta 10000 outside [500000, 2e+07] for qwen2"),
@@ -97,25 +97,49 @@ def h(**fields: object) -> Hyperparameters:
     [
         ({}, "F-META-HEADS", "Corroborated", "32 heads × 128 = hidden size 4096; 8 KV heads"),
         ({"kv_heads": 6}, "F-META-HEADS", "Falsified", "6 KV heads do not divide 32 attention heads"),
-        ({"head_dim": 64}, "F-META-HEADS", "Falsified", "32 heads × head size 64 = 2048 ≠ hidden 4096"),
+        (
+            {"architecture": "qwen2", "rope_theta": 1e6, "head_dim": 64}, "F-META-HEADS", "Falsified",
+            "32 heads × head size 64 = 2048 ≠ hidden 4096",
+        ),
+        (  # Mistral-Nemo under the llama architecture: a declared head size, not hidden ÷ heads
+            {"hidden_size": 5120, "head_dim": 128}, "F-META-HEADS", "Corroborated",
+            "32 heads of 128 (declared; hidden size 5120); 8 KV heads",
+        ),
+        ({"head_dim": 0}, "F-META-HEADS", "Falsified", "head size 0: must be ≥ 1"),
         (
             {"heads": 30, "kv_heads": 10}, "F-META-HEADS", "Falsified",
             "30 heads do not divide hidden size 4096 (no head size declared)",
         ),
         (
             {"architecture": "qwen3", "heads": 16, "kv_heads": 8, "head_dim": 128, "hidden_size": 1024},
-            "F-META-HEADS", "Corroborated", "16 heads of 128 (qwen3: head size is free); 8 KV heads",
+            "F-META-HEADS", "Corroborated", "16 heads of 128 (declared; hidden size 1024); 8 KV heads",
         ),
         ({"context_length": 256}, "F-META-CONTEXT", "Falsified", "context length 256 < 512"),
         (
-            {"context_length": 131072, "rope_scaling_factor": 8.0, "rope_original_context": 8192},
+            {"rope_scaling_type": "linear", "rope_scaling_factor": float("nan"), "rope_original_context": 4096},
             "F-META-CONTEXT", "Falsified",
-            "context length 131072 > 8192 × rope scaling factor 8 = 65536: positions past the scaled window are "
+            "rope scaling factor nan is not a positive number",
+        ),
+        (
+            {"rope_theta": float("inf")}, "F-META-ROPE-THETA", "Falsified",
+            "rope theta inf outside [5000, 2e+08] for llama",
+        ),
+        (
+            {"context_length": 131072, "rope_scaling_type": "linear", "rope_scaling_factor": 8.0,
+             "rope_original_context": 8192},
+            "F-META-CONTEXT", "Falsified",
+            "context length 131072 > 8192 × linear rope scaling 8 = 65536: positions past the scaled window are "
             "read wrongly",
         ),
         (
-            {"context_length": 65536, "rope_scaling_factor": 8.0, "rope_original_context": 8192},
-            "F-META-CONTEXT", "Corroborated", "context length 65536 ≤ 8192 × rope scaling 8",
+            {"context_length": 131072, "rope_scaling_type": "yarn", "rope_scaling_factor": 4.0,
+             "rope_original_context": 32768},
+            "F-META-CONTEXT", "Corroborated", "context length 131072 ≤ 32768 × yarn rope scaling 4",
+        ),
+        (  # Llama 3.1's config: llama3 scaling works per frequency band, not as factor × original
+            {"context_length": 131072, "rope_scaling_type": "llama3", "rope_scaling_factor": 8.0,
+             "rope_original_context": 8192},
+            "F-META-CONTEXT", "Corroborated", "context length 131072 ≥ 512",
         ),
         (
             {"vocab_size": 32064}, "F-META-VOCAB", "Corroborated",
@@ -179,3 +203,15 @@ def test_truncated_and_metadata_less_files_are_clear_failures(tmp_path: Path) ->
         "the file declares no architecture (general.architecture): no engine knows how to run it",
     )
     assert {o for g, (o, _) in bare.items() if g != "F-META-ARCH"} == {"Skipped"}
+
+
+def test_the_tokenizer_count_reads_every_vocabulary_form(tmp_path: Path) -> None:
+    from aprqa_action.contracts.hyperparameters import _tokenizer_count
+
+    unigram = {"model": {"type": "Unigram", "vocab": [["<unk>", 0.0], ["a", -1.0], ["b", -2.0]]},
+               "added_tokens": [{"id": 3, "content": "<s>"}, {"id": 4, "content": "</s>"}]}  # fmt: skip
+    (tmp_path / "tokenizer.json").write_text(json.dumps(unigram))
+    assert _tokenizer_count(tmp_path) == 5
+    broken = {"model": {"vocab": {"a": 0, "b": -7}}, "added_tokens": 5}  # odd, not a traceback
+    (tmp_path / "tokenizer.json").write_text(json.dumps(broken))
+    assert _tokenizer_count(tmp_path) == 1

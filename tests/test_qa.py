@@ -125,3 +125,15 @@ def test_an_engine_that_is_not_installed_is_named_with_its_install_command() -> 
         "cannot import aprqa_no_such_module; install it: pip install -e '.[engine-parity]' "
         "(in the GitHub Action: the input extras: engine-parity)"
     )
+
+
+def test_qa_leaves_out_a_default_reference_engine_that_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aprqa_action import cli, execute
+
+    assert cli.qa_reference(None) == ("xllamacpp", None)  # installed here
+    assert cli.qa_reference("none") == (None, None)
+    monkeypatch.setattr(execute, "engine_problem", lambda profile, needs: "engine xllamacpp: cannot import x")
+    reference, note = cli.qa_reference(None)
+    assert reference is None
+    assert note == "note: no engine parity (engine xllamacpp: cannot import x; --reference-engine none says you know)"
+    assert cli.qa_reference("xllamacpp") == ("xllamacpp", None)  # named: it runs, or the run stops (exit 3)

@@ -28,6 +28,10 @@ def _integer(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def _ids(value: Any) -> list[int]:
     """A token id or a list of them (Llama 3's config has two eos ids)."""
     values = value if isinstance(value, list) else [value]
@@ -60,6 +64,7 @@ def _gguf(model: ModelFile) -> Hyperparameters:
         format="gguf",
         architecture=arch,
         rope_theta=_number(meta.get(key + "rope.freq_base")),
+        rope_scaling_type=_text(meta.get(key + "rope.scaling.type")),
         rope_scaling_factor=_number(meta.get(key + "rope.scaling.factor")),
         rope_original_context=_integer(meta.get(key + "rope.scaling.original_context_length")),
         norm_epsilon=eps,
@@ -89,13 +94,22 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _tokenizer_count(directory: Path) -> int | None:
-    """The number of token ids tokenizer.json defines: the highest id + 1 (its vocabulary and added tokens)."""
+    """The number of token ids tokenizer.json defines: the highest id + 1 of its vocabulary (a BPE/WordPiece
+    mapping of token → id, or a Unigram list whose index is the id) and its added tokens."""
     data = _read_json(directory / "tokenizer.json")
-    vocab = data.get("model", {}).get("vocab") if isinstance(data.get("model"), dict) else None
-    ids = [v for v in vocab.values() if _integer(v) is not None] if isinstance(vocab, dict) else []
-    ids += [
-        t["id"] for t in data.get("added_tokens") or [] if isinstance(t, dict) and _integer(t.get("id")) is not None
-    ]
+    model = data.get("model")
+    vocab = model.get("vocab") if isinstance(model, dict) else None
+    if isinstance(vocab, dict):
+        ids = [i for i in vocab.values() if _integer(i) is not None]
+    else:
+        ids = list(range(len(vocab))) if isinstance(vocab, list) else []
+    added = data.get("added_tokens")
+    ids += (
+        [t["id"] for t in added if isinstance(t, dict) and _integer(t.get("id")) is not None]
+        if isinstance(added, list)
+        else []
+    )
+    ids = [i for i in ids if i >= 0]
     return max(ids) + 1 if ids else None
 
 
@@ -106,7 +120,8 @@ def _safetensors(model: ModelFile) -> Hyperparameters:
     rope = rope if isinstance(rope, dict) else {}
     theta = _number(config.get("rope_theta"))
     theta = theta if theta is not None else _number(rope.get("rope_theta"))
-    factor = _number(rope.get("factor")) if rope.get("rope_type", rope.get("type")) not in (None, "default") else None
+    kind = _text(rope.get("rope_type", rope.get("type")))
+    kind = None if kind == "default" else kind
     tokenizer_config = _read_json(directory / "tokenizer_config.json")
     template = tokenizer_config.get("chat_template")
     has_template = (isinstance(template, str | list) and bool(template)) or (
@@ -117,7 +132,8 @@ def _safetensors(model: ModelFile) -> Hyperparameters:
         format="safetensors",
         architecture=config.get("model_type") if isinstance(config.get("model_type"), str) else None,
         rope_theta=theta,
-        rope_scaling_factor=factor,
+        rope_scaling_type=kind,
+        rope_scaling_factor=_number(rope.get("factor")) if kind is not None else None,
         rope_original_context=_integer(rope.get("original_max_position_embeddings")),
         norm_epsilon=eps if eps is not None else _number(config.get("layer_norm_eps")),
         context_length=_integer(config.get("max_position_embeddings")),

@@ -84,13 +84,26 @@ def check_engine(profile: EngineProfile, scenarios: list[Scenario]) -> None:
     profile `requires` for a planned format and modality: an engine run as {python} runs on this interpreter,
     so what is importable here is what it can import; without the check every cell would fail with a
     traceback."""
-    problem = engine_problem(profile, {(s.modality, str(s.format)) for s in scenarios})
+    problem = engine_problem(profile, {(s.modality, str(s.format)) for s in scenarios if s.purpose != "perplexity"})
+    scored = {str(s.format) for s in scenarios if s.purpose == "perplexity"}
+    if problem is None and scored and profile.perplexity is not None:  # a process like run: run's requirements
+        problem = _program_problem(profile, profile.perplexity.argv[0], Modality.RUN, scored)
     if problem is not None:
         raise InfrastructureError(problem)
 
 
 def engine_problem(profile: EngineProfile, needs: set[tuple[Modality, str]]) -> str | None:
     """Why `profile` cannot run these (modality, format) pairs here, or None (see check_engine)."""
+    for modality in sorted({m for m, _ in needs}):
+        mode = profile.mode(modality)
+        if mode is not None:
+            problem = _program_problem(profile, mode.argv[0], modality, {f for m, f in needs if m == modality})
+            if problem is not None:
+                return problem
+    return None
+
+
+def _program_problem(profile: EngineProfile, program: str, modality: Modality, formats: set[str]) -> str | None:
     import importlib.util
 
     def importable(module: str) -> bool:
@@ -99,27 +112,22 @@ def engine_problem(profile: EngineProfile, needs: set[tuple[Modality, str]]) -> 
         except (ImportError, ValueError):
             return False
 
-    for modality in sorted({m for m, _ in needs}):
-        mode = profile.mode(modality)
-        if mode is None:
-            continue
-        program = mode.argv[0]
-        if program == "{python}":  # this interpreter runs it: the profile says which modules it must import
-            for fmt in sorted({f for m, f in needs if m == modality}):
-                for need in profile.requires:
-                    if fmt not in need.formats or (need.modalities is not None and modality not in need.modalities):
-                        continue
-                    missing = [m for m in need.modules if not importable(m)]
-                    if missing:
-                        action = f" (in the GitHub Action: the input extras: {need.extra})" if need.extra else ""
-                        return (
-                            f"engine {profile.name}: {fmt} {modality} needs {need.package}, but {sys.executable} "
-                            f"cannot import {', '.join(missing)}; install it: {need.install}{action}"
-                        )
-            continue
-        if shutil.which(program) is None and not Path(program).is_file():
-            how = f"; install it: {profile.install}" if profile.install else ""
-            return f"engine {profile.name}: {program!r} is not installed or not on PATH (needed for {modality}){how}"
+    if program == "{python}":  # this interpreter runs it: the profile says which modules it must import
+        for fmt in sorted(formats):
+            for need in profile.requires:
+                if fmt not in need.formats or (need.modalities is not None and modality not in need.modalities):
+                    continue
+                missing = [m for m in need.modules if not importable(m)]
+                if missing:
+                    action = f" (in the GitHub Action: the input extras: {need.extra})" if need.extra else ""
+                    return (
+                        f"engine {profile.name}: {fmt} {modality} needs {need.package}, but {sys.executable} "
+                        f"cannot import {', '.join(missing)}; install it: {need.install}{action}"
+                    )
+        return None
+    if shutil.which(program) is None and not Path(program).is_file():
+        how = f"; install it: {profile.install}" if profile.install else ""
+        return f"engine {profile.name}: {program!r} is not installed or not on PATH (needed for {modality}){how}"
     return None
 
 
@@ -234,8 +242,8 @@ class Executor:
     def _run_own_cell(self, cell: list[Scenario]) -> None:
         if cell[0].purpose == "perplexity":
             perplexity = self.profile.perplexity
-            assert perplexity is not None  # the plan skips it otherwise
-            for scenario in self._pending(cell):
+            for scenario in self._pending(cell):  # without a perplexity mode the plan skipped every one
+                assert perplexity is not None
                 self._emit(scenario, self._run_process(scenario, perplexity))
             return
         mode = self.profile.mode(cell[0].modality)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -48,13 +49,21 @@ def _last_json_object(stdout: str) -> dict[str, Any]:
     raise OutputError(f"no JSON object on stdout: {excerpt!r}")
 
 
+def _checked(name: str, value: float) -> float:
+    """A statistic an engine reports about itself (tokens, tok/s, times) is a finite number ≥ 0: Python's JSON
+    reads NaN and Infinity, and a median, ratio or CV of them would pass or break every gate downstream."""
+    if not 0 <= value < math.inf:
+        raise OutputError(f"{name} is {value!r}, not a finite number ≥ 0")
+    return value
+
+
 def _number(data: dict[str, Any], key: str | None, kind: type) -> Any:
     if key is None or data.get(key) is None:
         return None
     value = data[key]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise OutputError(f"field {key!r} is {value!r}, not a number")
-    return kind(value)
+    return kind(_checked(f"field {key!r}", value))
 
 
 def _parse_json(spec: JsonOutput, stdout: str) -> Parsed:
@@ -106,17 +115,18 @@ def _parse_text(spec: TextOutput, stdout: str, stderr: str) -> Parsed:
     load = _search(spec.load_ms, stderr, stdout)
     scale = 1000.0 if spec.time_unit == "s" else 1.0  # times are recorded in milliseconds
 
-    def ms(value: str | None) -> float | None:
-        return float(value) * scale if value is not None else None
+    def number(value: str | None, unit: float = 1.0) -> float | None:
+        return _checked("a statistic", float(value)) * unit if value is not None else None
 
     try:
+        count = number(tokens)
         return Parsed(
             text=text,
-            tokens=int(tokens) if tokens is not None else None,
-            tok_per_sec=float(rate) if rate is not None else None,
-            ttft_ms=ms(ttft),
-            latency_ms=ms(latency),
-            load_ms=ms(load),
+            tokens=int(count) if count is not None else None,
+            tok_per_sec=number(rate),
+            ttft_ms=number(ttft, scale),
+            latency_ms=number(latency, scale),
+            load_ms=number(load, scale),
         )
     except ValueError as exc:
         raise OutputError(f"statistic is not a number: {exc}") from None
@@ -134,7 +144,8 @@ def parse_perplexity(spec: PerplexityOutput, stdout: str, stderr: str) -> tuple[
         if found is None:
             raise OutputError(f"no perplexity matching {spec.perplexity!r}: {stdout.strip()[-200:]!r}")
         try:
-            value, tokens = float(found), int(counted) if counted is not None else None
+            value = float(found)
+            tokens = int(_checked("tokens", float(counted))) if counted is not None else None
         except ValueError as exc:
             raise OutputError(f"statistic is not a number: {exc}") from None
     if not 1.0 <= value < float("inf"):  # exp of a mean negative log-likelihood: NaN, < 1 or ∞ is a broken engine

@@ -28,7 +28,8 @@ def _samples(evidence: Evidence) -> tuple[dict[str, list[float]], dict[str, list
     latencies: dict[str, list[float]] = defaultdict(list)
     for o in evidence.observations:
         cell, purpose = cells.get(o.scenario_id, ("", "warmup"))
-        if o.status != "ok" or purpose == "warmup":
+        # warmups are not measurements; parity runs are another engine's, perplexity runs generate nothing
+        if o.status != "ok" or purpose in ("warmup", "parity", "perplexity"):
             continue
         if o.tok_per_sec is not None:
             rates[cell].append(o.tok_per_sec)

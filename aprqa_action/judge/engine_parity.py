@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
+from math import inf
 
 from aprqa_action.checks import Check, Run, register_check
 from aprqa_action.judge.items import item
@@ -66,14 +67,17 @@ def _ratio(
         )
 
     both = [(value(a), value(b)) for a, b in answered if a.status == "ok" and b.status == "ok"]
-    measured = [(a, b) for a, b in both if a is not None and b is not None]
+    # a number an engine reports about itself (run's JSON) is only taken when it can be one: finite and > 0
+    measured = [(a, b) for a, b in both if a is not None and b is not None and 0 < a < inf and 0 < b < inf]
     if not measured:
-        why = "no scenario answered by both engines" if not both else "an engine did not report it"
+        why = (
+            "no scenario answered by both engines"
+            if not both
+            else "an engine did not report it (or not as a number > 0)"
+        )
         return made("Skipped", f"{what} not compared: {why}")
     mine = statistics.median(a for a, _ in measured)
     theirs = statistics.median(b for _, b in measured)
-    if theirs <= 0:
-        return made("Skipped", f"{what} not compared: {engine} measured {theirs:g} {unit}")
     ratio = mine / theirs
     passed = ratio >= bound if higher_is_better else ratio <= bound
     relation = ("≥" if passed else "<") if higher_is_better else ("≤" if passed else ">")

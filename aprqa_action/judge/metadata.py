@@ -9,6 +9,7 @@ default applies); an APR file or a file that failed G0 has every gate Skipped wi
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 
@@ -30,13 +31,16 @@ ROPE_THETA: dict[str, tuple[float, float]] = {
     "gemma": (5e3, 2e4),  # 1e4
     "gemma2": (5e3, 2e4),
     "gemma3": (5e5, 2e6),  # 1e6 (its sliding-window layers use 1e4, not stored in the file)
-    "llama": (5e3, 2e7),  # Llama 2: 1e4, SmolLM2: 1e5, Llama 3: 5e5, Code Llama: 1e6
-    "mistral": (5e3, 2e6),  # 1e4 (v0.1) to 1e6
+    "llama": (5e3, 2e8),  # Llama 2: 1e4, SmolLM2: 1e5, Llama 3: 5e5, Code Llama: 1e6, Mistral Small 3: 1e8
+    "mistral": (5e3, 2e8),  # 1e4 (v0.1) to 1e8
     "phi3": (5e3, 1e6),  # 1e4 (Phi-3), 2.5e5 (Phi-4)
 }
 ROPE_ANY = (1e3, 1e8)
-# Architectures whose head size is free (q_proj maps the hidden size to heads × head_dim ≠ hidden size).
-FREE_HEAD_DIM = frozenset({"gemma", "gemma2", "gemma3", "qwen3", "qwen3moe"})
+# Architectures whose every release has heads × head size = hidden size; elsewhere a declared head size may
+# differ from hidden ÷ heads (Gemma, Qwen3, Mistral-Nemo under the llama architecture).
+COUPLED_HEAD_DIM = frozenset({"qwen2", "qwen2moe", "phi3"})
+# Rope scaling types that stretch the original context exactly `factor` times (llama3 and longrope do not).
+STRETCHING = frozenset({"linear", "yarn"})
 EPSILON = (1e-12, 1e-3)  # RMS / layer norm epsilon: 1e-5 and 1e-6 are usual; 1e-12 is BERT's
 MIN_CONTEXT = 512
 INSTRUCT = re.compile(r"instruct|chat|(?:^|[-_ ])it(?:$|[-_ ])", re.IGNORECASE)
@@ -93,14 +97,19 @@ def context(h: Hyperparameters, spec: MetadataPlausibility) -> Verdict:
     if h.context_length < MIN_CONTEXT:
         return "Falsified", f"context length {h.context_length} < {MIN_CONTEXT}"
     factor, original = h.rope_scaling_factor, h.rope_original_context
-    if factor is not None and original is not None:
+    if factor is not None and not 0 < factor < math.inf:
+        return "Falsified", f"rope scaling factor {factor:g} is not a positive number"
+    if factor is not None and original is not None and h.rope_scaling_type in STRETCHING:
         scaled = original * factor
         if h.context_length > scaled * 1.001:
             return "Falsified", (
-                f"context length {h.context_length} > {original} × rope scaling factor {factor:g} = {scaled:g}: "
-                "positions past the scaled window are read wrongly"
+                f"context length {h.context_length} > {original} × {h.rope_scaling_type} rope scaling {factor:g} = "
+                f"{scaled:g}: positions past the scaled window are read wrongly"
             )
-        return "Corroborated", f"context length {h.context_length} ≤ {original} × rope scaling {factor:g}"
+        return (
+            "Corroborated",
+            f"context length {h.context_length} ≤ {original} × {h.rope_scaling_type} rope scaling {factor:g}",
+        )
     return "Corroborated", f"context length {h.context_length} ≥ {MIN_CONTEXT}"
 
 
@@ -119,8 +128,10 @@ def heads(h: Hyperparameters, spec: MetadataPlausibility) -> Verdict:
             "Corroborated",
             f"{h.heads} heads × {h.hidden_size // h.heads} = hidden size {h.hidden_size}; {kv} KV heads",
         )
-    if h.architecture in FREE_HEAD_DIM:
-        return "Corroborated", f"{h.heads} heads of {h.head_dim} ({h.architecture}: head size is free); {kv} KV heads"
+    if h.head_dim < 1:
+        return "Falsified", f"head size {h.head_dim}: must be ≥ 1"
+    if h.architecture not in COUPLED_HEAD_DIM:
+        return "Corroborated", f"{h.heads} heads of {h.head_dim} (declared; hidden size {h.hidden_size}); {kv} KV heads"
     if h.heads * h.head_dim != h.hidden_size:
         return (
             "Falsified",

@@ -41,8 +41,9 @@ def performance(run: Run) -> list[EvidenceItem]:
 
 
 def cv(values: list[float]) -> float | None:
-    """Coefficient of variation: sample standard deviation ÷ mean (None under two values or a mean of 0)."""
-    if len(values) < 2 or statistics.fmean(values) == 0:
+    """Coefficient of variation: sample standard deviation ÷ mean (None under two values, or values that are not
+    all finite and ≥ 0 with a mean > 0: evidence from a file may hold anything)."""
+    if len(values) < 2 or not all(0 <= v < math.inf for v in values) or statistics.fmean(values) <= 0:
         return None
     return statistics.stdev(values) / statistics.fmean(values)
 
@@ -154,8 +155,9 @@ def _judge(gate: str, cell: str, threshold: float, kind: str, runs: list[Observa
 
 
 def profile_crashes(run: Run) -> list[EvidenceItem]:
-    """profile_ci runs answer no oracle, but a crash in one (a warmup too) is a crash of the engine: G3."""
-    crashed = [(s, run.observed(s)) for s in run.scenarios if s.purpose in ("warmup", "measure")]
+    """profile_ci and perplexity runs answer no oracle, but a crash in one (a warmup too) is a crash of the
+    engine: G3."""
+    crashed = [(s, run.observed(s)) for s in run.scenarios if s.purpose in ("warmup", "measure", "perplexity")]
     return [
         of_scenario("G3-STABILITY", "STAB", "Crashed", seen.reason, s, excerpt=tail(seen))
         for s, seen in crashed

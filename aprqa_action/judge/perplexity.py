@@ -1,7 +1,9 @@
 """Quantization quality (the seed's F-PAR-003: Q4_K_M perplexity ≤ 10 % worse than F16): each format's
 perplexity of aprqa's fixed text (plan.deep), and per quantized format an F-PAR-PPL item (REGR): its perplexity
 ÷ the reference format's ≤ `perplexity.max_ratio`. The ratio is only meaningful between files of one model
-(one tokenizer): the token counts of both runs are said, and a mismatch is Skipped, not compared.
+(one tokenizer): the token counts of both runs are said, and a mismatch fails — one model in two formats
+tokenises a text alike, so two counts mean a conversion broke the tokenizer. A run that failed, crashed or
+timed out is that outcome (both runs are the engine under test's); a skipped one is Skipped.
 
 The bound holds both ways: a quantized file far *better* than its reference (ratio < 1 / max_ratio) means one of
 the two is not what it claims — a damaged reference would otherwise make any quantization pass.
@@ -9,14 +11,18 @@ the two is not what it claims — a damaged reference would otherwise make any q
 
 from __future__ import annotations
 
+import math
+
 from aprqa_action.checks import Check, Run, register_check
 from aprqa_action.judge.items import item
 from aprqa_action.records import EvidenceItem, Observation, Outcome
 
 
 def _value(seen: Observation) -> float | None:
-    value = seen.facts.get("perplexity")
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    value = seen.facts.get("perplexity")  # evidence read from a file may hold anything: only what one can be
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 1 <= value < math.inf:
+        return None
+    return float(value)
 
 
 def perplexity(run: Run) -> list[EvidenceItem]:
@@ -41,16 +47,21 @@ def _ratio(fmt: str, seen: Observation, reference: str, ref: Observation, bound:
             cell=fmt, metrics={"threshold": bound} | (metrics or {}),
         )  # fmt: skip
 
+    broken = [(f, o) for f, o in ((fmt, seen), (reference, ref)) if o.status in ("failed", "crashed", "timeout")]
+    if broken:  # both runs are the engine under test's: its failure to score a text is a failure, not a skip
+        outcome: Outcome = "Crashed" if any(o.status == "crashed" for _, o in broken) else "Falsified"
+        outcome = "Timeout" if all(o.status == "timeout" for _, o in broken) else outcome
+        return made(outcome, "no perplexity from " + "; ".join(f"{f} ({o.reason or o.status})" for f, o in broken))
     mine, theirs = _value(seen), _value(ref)
     if mine is None or theirs is None:
         missing = [(f, o) for f, o, v in ((fmt, seen, mine), (reference, ref, theirs)) if v is None]
-        return made(
-            "Skipped",
-            "not compared: no perplexity from " + "; ".join(f"{f} ({o.reason or o.status})" for f, o in missing),
-        )
+        why = "; ".join(f"{f} ({o.reason or o.status})" for f, o in missing)
+        return made("Skipped", f"not compared: no perplexity from {why}")
     if seen.tokens is not None and ref.tokens is not None and seen.tokens != ref.tokens:
+        # one model in two formats tokenises one text alike: two counts mean two tokenizers (a broken conversion)
         return made(
-            "Skipped", f"not compared: {fmt} scored {seen.tokens} tokens, {reference} {ref.tokens} (two tokenizers)"
+            "Falsified",
+            f"{fmt} scored {seen.tokens} tokens of aprqa's text, {reference} {ref.tokens}: not one tokenizer",
         )
     ratio = mine / theirs
     said = f"perplexity {fmt} {mine:.3f} ÷ {reference} {theirs:.3f} = {ratio:.3f}"

@@ -11,11 +11,13 @@ from aprqa_action.records.axes import Format, Modality
 PERPLEXITY_PROMPT = "aprqa's perplexity text (aprqa_action/data/perplexity.txt)"
 
 
-def parity_scenarios(
-    playbook: Playbook, matrix: list[Scenario], reference: EngineProfile | None, problem: str | None = None
-) -> list[Scenario]:
-    """The first attempt of each matrix scenario of engine_parity's modality and formats, run by `reference`.
-    `problem`: why the reference engine cannot run here at all (every such scenario is skipped with it)."""
+def parity_id(playbook: str, engine: str, twin: Scenario) -> str:
+    """The id of the scenario in which `engine` answers the matrix scenario `twin` again."""
+    return f"{playbook}:parity:{engine}:{twin.modality}:{twin.backend}:{twin.format}:{twin.index:03d}"
+
+
+def parity_scenarios(playbook: Playbook, matrix: list[Scenario], reference: EngineProfile | None) -> list[Scenario]:
+    """The first attempt of each matrix scenario of engine_parity's modality and formats, run by `reference`."""
     parity = playbook.engine_parity
     if parity is None or reference is None:
         return []
@@ -24,7 +26,7 @@ def parity_scenarios(
     for s in matrix:
         if s.purpose != "matrix" or s.attempt or s.modality != parity.modality or s.format not in formats:
             continue
-        reason = s.skip_reason or problem
+        reason = s.skip_reason
         if reason is None and s.format not in reference.formats:
             reason = f"engine {reference.name} cannot run {s.format} (it runs {', '.join(reference.formats)})"
         if reason is None and reference.mode(s.modality) is None:
@@ -32,7 +34,7 @@ def parity_scenarios(
         scenarios.append(
             s.model_copy(
                 update={
-                    "id": f"{playbook.name}:parity:{reference.name}:{s.modality}:{s.backend}:{s.format}:{s.index:03d}",
+                    "id": parity_id(playbook.name, reference.name, s),
                     "purpose": "parity",
                     "engine": reference.name,
                     "skip_reason": reason,

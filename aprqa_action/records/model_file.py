@@ -128,6 +128,7 @@ class Hyperparameters(Record):
     format: ModelFormat
     architecture: str | None = None  # GGUF general.architecture, config.json model_type
     rope_theta: float | None = None
+    rope_scaling_type: str | None = None  # linear, yarn, llama3, longrope, … (None: no scaling declared)
     rope_scaling_factor: float | None = None
     rope_original_context: int | None = None  # the context the rope scaling stretches
     norm_epsilon: float | None = None  # RMS norm (or layer norm) epsilon
