@@ -135,10 +135,13 @@ def test_perplexity_ratio_by_hand(tmp_path: Path) -> None:
     (a, oa), (b, ob) = scored("gguf", 17.0, tokens=470), scored("safetensors", 16.0)
     [found] = items(book, [a, b], [oa, ob], "F-PAR-PPL")
     assert (found.outcome, found.reason) == (
-        "Skipped",
-        "not compared: gguf scored 470 tokens, safetensors 463 (two tokenizers)",
+        "Falsified",
+        "gguf scored 470 tokens of aprqa's text, safetensors 463: not one tokenizer",
     )
     (a, oa), (b, ob) = scored("gguf", None, status="failed"), scored("safetensors", 16.0)
+    [found] = items(book, [a, b], [oa, ob], "F-PAR-PPL")  # the engine under test failed to score the text
+    assert (found.outcome, found.reason) == ("Falsified", "no perplexity from gguf (exit code 1)")
+    (a, oa), (b, ob) = scored("gguf", None, status="skipped"), scored("safetensors", 16.0)
     [found] = items(book, [a, b], [oa, ob], "F-PAR-PPL")
     assert (found.outcome, found.reason) == ("Skipped", "not compared: no perplexity from gguf (exit code 1)")
 

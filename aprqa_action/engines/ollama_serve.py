@@ -38,6 +38,8 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
+from aprqa_action.engines.gguf_file import gguf_problem
+
 PROG = "ollama_serve"
 INSTALL = "install Ollama (https://ollama.com/download) and put `ollama` on PATH"
 POLL_S = 0.05
@@ -78,18 +80,9 @@ def version() -> str:
 
 
 def check_model(path: Path) -> None:
-    # Ollama reads a FROM that is not an existing file as a model *name* and tries to pull it from its registry.
-    try:
-        with path.open("rb") as file:
-            magic = file.read(4)
-    except FileNotFoundError:
-        fail(f"model file not found: {path}")
-    except IsADirectoryError:
-        fail(f"model is a directory, not a GGUF file: {path}")
-    except OSError as exc:
-        fail(f"cannot read the model file {path}: {exc.strerror or exc}")
-    if magic != b"GGUF":
-        fail(f"not a GGUF file (no GGUF magic): {path}")
+    problem = gguf_problem(path)
+    if problem is not None:
+        fail(problem)
 
 
 def modelfile(args: argparse.Namespace) -> str:

@@ -26,6 +26,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
 
+from aprqa_action.engines.gguf_file import gguf_problem
+
 PROG = "xllamacpp_server"
 INSTALL = "pip install -e '.[engine-parity]'"
 ALL_LAYERS = 999  # "all of them", as llamacpp-server.yaml passes: the default changed across llama.cpp releases
@@ -46,18 +48,9 @@ def version() -> str:
 
 
 def check_model(path: Path) -> None:
-    """The reasons llama.cpp would only log, as one line: the native error is a bare "Failed to init server"."""
-    try:
-        with path.open("rb") as file:
-            magic = file.read(4)
-    except FileNotFoundError:
-        fail(f"model file not found: {path}")
-    except IsADirectoryError:
-        fail(f"model is a directory, not a GGUF file: {path}")
-    except OSError as exc:
-        fail(f"cannot read the model file {path}: {exc.strerror or exc}")
-    if magic != b"GGUF":
-        fail(f"not a GGUF file (no GGUF magic): {path}")
+    problem = gguf_problem(path)
+    if problem is not None:
+        fail(problem)
 
 
 def port_taken(host: str, port: int) -> OSError | None:

@@ -14,6 +14,7 @@ from aprqa_action.oneline import one_line
 from aprqa_action.plan.deep import parity_scenarios, perplexity_scenarios
 from aprqa_action.plan.edge import edge_scenarios
 from aprqa_action.plan.seeds import engine_seed, prompt_order
+from aprqa_action.plan.skips import skip_reason
 from aprqa_action.playbook import LoadedPlaybook, Playbook
 from aprqa_action.records import BackendProbe, Record, ResolvedModel, Scenario
 from aprqa_action.records.axes import Backend, Format, Modality
@@ -64,7 +65,7 @@ def build_plan(
     for modality in matrix.modalities:
         for backend in matrix.backends:
             for fmt in playbook.model.formats:
-                reason = _skip_reason(modality, backends[backend], models[fmt], engine, unusable.get(fmt))
+                reason = skip_reason(modality, backends[backend], models[fmt], engine, unusable.get(fmt))
                 for index in range(matrix.scenario_count):
                     base = scenario_id(playbook.name, modality, backend, fmt, index)
                     prompt = prompts[order[index]].prompt
@@ -125,7 +126,7 @@ def _profile_scenarios(
             model = models.get(fmt) or ResolvedModel(
                 format=fmt, path=None, how="missing", reason=f"{fmt} is not in model.formats"
             )
-            reason = _skip_reason(Modality.RUN, probe, model, engine, unusable.get(fmt))
+            reason = skip_reason(Modality.RUN, probe, model, engine, unusable.get(fmt))
             runs = [("warmup", i) for i in range(profile.warmup)] + [("measure", i) for i in range(profile.measure)]
             for purpose, i in runs:
                 scenarios.append(
@@ -148,26 +149,6 @@ def _profile_scenarios(
                     )
                 )
     return scenarios
-
-
-def _skip_reason(
-    modality: Modality,
-    backend: BackendProbe,
-    model: ResolvedModel,
-    engine: EngineProfile,
-    unusable: str | None,
-) -> str | None:
-    if model.path is None:
-        return model.reason
-    if unusable is not None:
-        return f"G0 integrity failed: {unusable}"
-    if not backend.available:
-        return backend.reason
-    if model.format not in engine.formats:
-        return f"engine {engine.name} cannot run {model.format} (it runs {', '.join(engine.formats)})"
-    if engine.mode(modality) is None:
-        return f"engine {engine.name} has no {modality} mode"
-    return None
 
 
 def _chat_prompt_reason(modality: Modality, engine: EngineProfile, prompt: str) -> str | None:

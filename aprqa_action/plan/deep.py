@@ -4,6 +4,7 @@ perplexity of aprqa's fixed text. Both come after the matrix and profile_ci, eac
 from __future__ import annotations
 
 from aprqa_action.engines.profile import EngineProfile
+from aprqa_action.plan.skips import skip_reason
 from aprqa_action.playbook import Playbook
 from aprqa_action.records import BackendProbe, ResolvedModel, Scenario
 from aprqa_action.records.axes import Format, Modality
@@ -59,17 +60,7 @@ def perplexity_scenarios(
     scenarios = []
     for fmt in playbook.model.formats:
         model = models[fmt]
-        reason = None
-        if model.path is None:
-            reason = model.reason
-        elif fmt in unusable:
-            reason = f"G0 integrity failed: {unusable[fmt]}"
-        elif not probe.available:
-            reason = probe.reason
-        elif engine.perplexity is None:
-            reason = f"engine {engine.name} does not say how it computes perplexity (no `perplexity` in its profile)"
-        elif fmt not in engine.formats:
-            reason = f"engine {engine.name} cannot run {fmt} (it runs {', '.join(engine.formats)})"
+        reason = skip_reason(Modality.RUN, probe, model, engine, unusable.get(fmt), perplexity=True)
         scenarios.append(
             Scenario(
                 id=f"{playbook.name}:perplexity:{spec.backend}:{fmt}",
