@@ -305,3 +305,16 @@ def test_a_playbook_that_cannot_be_loaded_is_named_by_its_file(path: str, name: 
     from aprqa_action.cli import _file_name
 
     assert _file_name(path) == name
+
+
+def test_an_evidence_file_larger_than_any_run_writes_is_refused_unread(tmp_path: Path) -> None:
+    # a fork's artifact: a sparse file of 1 GiB + 1 byte costs no disk and would cost the publisher its memory
+    huge = tmp_path / "evidence.json"
+    with huge.open("wb") as handle:
+        handle.truncate((1 << 30) + 1)
+    said = "1,073,741,825 bytes, more than an evidence file can be (1,073,741,824)"
+    for argv in (("report", huge), ("merge", huge, "-o", tmp_path / "m")):
+        done = aprqa(*argv)
+        assert done.returncode == 2 and said in done.stderr and "Traceback" not in done.stderr, (argv, done.stderr)
+    done = aprqa("publish", huge, env={"GITHUB_TOKEN": ""})  # publishing never fails: "no verdict", saying why
+    assert done.returncode == 0 and f"run::{huge}: {said}" in done.stdout

@@ -21,6 +21,9 @@ from aprqa_action.judge.cells import cell_results
 from aprqa_action.records import REQUIRED_IN_FILES, Evidence, Host, Observation
 
 EVIDENCE_FILE = "evidence.json"
+# An evidence file may come from a fork's artifact: one larger than any run writes (10,000 scenarios with
+# 2,000-character excerpts are 90 MB) is refused before it is read, not read until the publisher runs out of memory.
+MAX_EVIDENCE_BYTES = 1 << 30
 STREAM_FILE = "observations.jsonl"
 
 
@@ -97,6 +100,9 @@ def read_stream(directory: Path) -> dict[str, Observation]:
 
 def read_evidence(path: Path) -> Evidence:
     try:
+        size = path.stat().st_size
+        if size > MAX_EVIDENCE_BYTES:
+            raise InputError(f"{path}: {size:,} bytes, more than an evidence file can be ({MAX_EVIDENCE_BYTES:,})")
         raw = path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
