@@ -48,6 +48,14 @@ def of_scenario(
     return item(gate, category, outcome, reason, subject=s.id, scenario=s, metrics=metrics, excerpt=excerpt)
 
 
+def broken_outcome(seen: list[Observation]) -> Outcome:
+    """What runs that did not complete make of a check: Crashed if one crashed, Timeout if all timed out, else
+    Falsified."""
+    if any(o.status == "crashed" for o in seen):
+        return "Crashed"
+    return "Timeout" if all(o.status == "timeout" for o in seen) else "Falsified"
+
+
 def tail(seen: Observation) -> str | None:
     """The end of what the engine printed (stderr first): what a crash or a failure left behind."""
     output = (seen.stderr_tail or seen.stdout_tail).strip()

@@ -17,8 +17,8 @@ import statistics
 from itertools import groupby
 
 from aprqa_action.checks import Check, Run, register_check
+from aprqa_action.judge.items import broken_outcome, of_scenario, tail
 from aprqa_action.judge.items import item as make_item
-from aprqa_action.judge.items import of_scenario, tail
 from aprqa_action.playbook import ProfileCI
 from aprqa_action.records import EvidenceItem, Observation, Outcome, Scenario
 from aprqa_action.records.axes import Modality, cell_label
@@ -120,9 +120,9 @@ def _judge(gate: str, cell: str, threshold: float, kind: str, runs: list[Observa
         return item("Skipped", f"not measured: {runs[0].reason}")
     broken = [r for r in runs if r.status != "ok"]
     if broken:
-        outcome: Outcome = "Crashed" if any(r.status == "crashed" for r in broken) else "Falsified"
-        outcome = "Timeout" if outcome == "Falsified" and all(r.status == "timeout" for r in broken) else outcome
-        return item(outcome, f"{len(broken)} of {len(runs)} measure runs did not complete: {broken[0].reason}")
+        return item(
+            broken_outcome(broken), f"{len(broken)} of {len(runs)} measure runs did not complete: {broken[0].reason}"
+        )
     if kind in ("tps", "cv"):
         rates = [r.tok_per_sec for r in runs if r.tok_per_sec is not None]
         if len(rates) < len(runs):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 from aprqa_action.checks import Check, Run, register_check
-from aprqa_action.judge.items import item
+from aprqa_action.judge.items import broken_outcome, item
 from aprqa_action.records import EvidenceItem, Observation, Outcome
 
 
@@ -49,9 +49,10 @@ def _ratio(fmt: str, seen: Observation, reference: str, ref: Observation, bound:
 
     broken = [(f, o) for f, o in ((fmt, seen), (reference, ref)) if o.status in ("failed", "crashed", "timeout")]
     if broken:  # both runs are the engine under test's: its failure to score a text is a failure, not a skip
-        outcome: Outcome = "Crashed" if any(o.status == "crashed" for _, o in broken) else "Falsified"
-        outcome = "Timeout" if all(o.status == "timeout" for _, o in broken) else outcome
-        return made(outcome, "no perplexity from " + "; ".join(f"{f} ({o.reason or o.status})" for f, o in broken))
+        return made(
+            broken_outcome([o for _, o in broken]),
+            "no perplexity from " + "; ".join(f"{f} ({o.reason or o.status})" for f, o in broken),
+        )
     mine, theirs = _value(seen), _value(ref)
     if mine is None or theirs is None:
         missing = [(f, o) for f, o, v in ((fmt, seen, mine), (reference, ref, theirs)) if v is None]

@@ -3,9 +3,9 @@ the user's. It is an ordinary playbook — written beside the evidence as qa.pla
 read and run again with `aprqa run` — built from the file and the thresholds given as flags.
 
 What it declares: the tensor contract (I-2..I-5) and metadata plausibility of every file; golden output (the
-arithmetic oracle on two sums) in run on cpu and gpu; throughput, its CV and the GPU speedup (profile_ci); CPU/GPU
-parity; with a sibling in another format (model.gguf beside model.safetensors) format parity and the
-perplexity ratio; with a reference engine, its parity in serve on the GGUF.
+arithmetic oracle on two sums) in every cell, run (and serve) on cpu and gpu; throughput, its CV and the GPU
+speedup (profile_ci); CPU/GPU parity; with a sibling in another format (model.gguf beside model.safetensors)
+format parity and the perplexity ratio; with a reference engine, its parity in serve on the GGUF.
 """
 
 from __future__ import annotations
