@@ -74,8 +74,8 @@ def _torch_fact() -> Fact:
     torch, why = _child(TORCH)
     if torch is None:
         return Fact(name="torch", value=f"not importable ({why})", ok=False)
-    built = f" (built for CUDA {torch[2]})" if torch[2] else ""
-    cuda = f"CUDA {torch[2]} available" if torch[1] else f"no CUDA{built}"
+    built = f"built for CUDA {torch[2]}" if torch[2] else "a CPU build: the action input gpu: cuda installs a CUDA one"
+    cuda = f"CUDA {torch[2]} available" if torch[1] else f"no CUDA ({built})"
     return Fact(name="torch", value=f"{torch[0]}, {cuda}", ok=bool(torch[1]))
 
 
