@@ -18,13 +18,16 @@ from pydantic import ValidationError
 
 from aprqa_action.errors import InputError
 from aprqa_action.judge.cells import cell_results
-from aprqa_action.records import REQUIRED_IN_FILES, Evidence, Host, Observation
+from aprqa_action.records import REQUIRED_IN_FILES, CellResult, Evidence, EvidenceItem, Host, Observation, Scenario
+from aprqa_action.store.json_stream import NotStreamable, validate_streaming
 
 EVIDENCE_FILE = "evidence.json"
 # An evidence file may come from a fork's artifact: one larger than any run writes (10,000 scenarios with
 # 2,000-character excerpts are 90 MB) is refused before it is read, not read until the publisher runs out of memory.
 MAX_EVIDENCE_BYTES = 1 << 30
 STREAM_FILE = "observations.jsonl"
+# The arrays that grow with the run, validated element by element as the file is parsed (store/json_stream.py).
+STREAMED = {"scenarios": Scenario, "observations": Observation, "items": EvidenceItem, "cells": CellResult}
 
 
 def now() -> datetime:
@@ -103,20 +106,29 @@ def read_evidence(path: Path) -> Evidence:
         size = path.stat().st_size
         if size > MAX_EVIDENCE_BYTES:
             raise InputError(f"{path}: {size:,} bytes, more than an evidence file can be ({MAX_EVIDENCE_BYTES:,})")
-        raw = path.read_bytes()
+        # Streamed: the largest run's file (90 MB) would otherwise be held as bytes and as a parsed tree at once.
+        evidence = validate_streaming(path, Evidence, STREAMED)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
-    try:
-        # Parsed by pydantic-core straight from the bytes: no intermediate tree of Python dicts.
-        evidence = Evidence.model_validate_json(raw)
+    except NotStreamable:
+        evidence = _validate_whole(path)  # rare (malformed): pydantic's parser decides, and says where
     except ValidationError as exc:
-        if any(error["type"] == "json_invalid" for error in exc.errors()):
-            raise InputError(f"{path}: not a JSON evidence file: {exc.errors()[0]['msg']}") from None
         raise InputError(f"{path}: not a valid evidence file: {exc}") from None
     missing = [name for name in REQUIRED_IN_FILES if name not in evidence.model_fields_set]
     if missing:
         raise InputError(f"{path}: not a valid evidence file: missing {', '.join(missing)}")
     return with_cells(evidence)
+
+
+def _validate_whole(path: Path) -> Evidence:
+    try:
+        return Evidence.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except ValidationError as exc:
+        if any(error["type"] == "json_invalid" for error in exc.errors()):
+            raise InputError(f"{path}: not a JSON evidence file: {exc.errors()[0]['msg']}") from None
+        raise InputError(f"{path}: not a valid evidence file: {exc}") from None
 
 
 def with_cells(evidence: Evidence) -> Evidence:
