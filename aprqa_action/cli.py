@@ -192,11 +192,13 @@ def _run_signalled(options: RunOptions, *, fresh: bool, before: Callable[[], Non
             executors[0].cancel(hard=again)
         elif phase[0] == "preparing":
             # The pull, hashing, contract scan and `engine --version` do not look at `stop`: interrupt the
-            # step at hand (also the second time: it may be a thread pool still finishing its work). The
-            # version command is killed here first: a second interrupt may cut its cleanup short.
+            # step at hand, once. The version command is killed here first, so its cleanup is quick. A second
+            # signal only kills again: raised into the first one's cleanup, it can land inside a thread join,
+            # whose interrupted lock handling raises "release unlocked lock" on Python 3.11 and loses the run.
             stop.set()
             kill_live_groups()
-            raise Cancelled
+            if not again:
+                raise Cancelled
 
     _on_signals(on_signal)
     try:

@@ -219,10 +219,15 @@ def _scan(pieces: list[_Piece]) -> tuple[dict[int, _Found], set[int]]:
             _release(buf_map, piece, piece.count * _unit(piece))
             return piece.tensor, result
 
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        pool = ThreadPoolExecutor(max_workers=WORKERS)
+        try:
             for tensor, result in pool.map(work, [p for p in fits if p.tensor not in missed]):
                 if result is not None:
                     found.setdefault(tensor, _Found()).add(result)
+        finally:
+            # Interrupted (a cancelled run), the queued pieces are dropped: only those being scanned are waited
+            # for, before their maps are closed.
+            pool.shutdown(wait=True, cancel_futures=True)
     finally:
         for buf_map in maps.values():
             with contextlib.suppress(BufferError):  # a view still alive after an error: the GC closes it
