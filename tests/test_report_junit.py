@@ -172,3 +172,23 @@ def test_long_excerpts_are_clipped_in_junit() -> None:
     failure = next(r for s in parsed(evidence) for c in s for r in c.result if isinstance(r, Failure))
     assert failure.text.endswith("\n… (6,000 more characters in evidence.json)")
     assert len(failure.text) == 4_000 + len("\n… (6,000 more characters in evidence.json)")
+
+
+@pytest.mark.parametrize("build", [*SETS, lambda: fx.blocked().model_copy(update={"items": []})], ids=str)
+def test_the_document_written_suite_by_suite_is_the_whole_tree_indented(build: Callable[[], Evidence]) -> None:
+    # JUnit is written one suite at a time (a large run's excerpts are tens of MB): what comes out must be what
+    # ElementTree writes for the whole document indented at once, the layout the report tools were tested on.
+    text = render_junit(build())
+    declaration = '<?xml version="1.0" encoding="utf-8"?>\n'
+    assert text.startswith(declaration) and text.endswith("\n")
+    root = ET.fromstring(text)
+    ET.indent(root, space="  ")
+    assert text == declaration + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def test_write_reports_writes_the_rendered_document(tmp_path: Path) -> None:
+    from aprqa_action.report import write_reports
+
+    evidence = fx.hostile()
+    written = write_reports(evidence, tmp_path)
+    assert written["junit"].read_text(encoding="utf-8") == render_junit(evidence)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aprqa_action.records import Evidence
-from aprqa_action.report.junit import paused_gc, render_junit
+from aprqa_action.report.junit import paused_gc, write_junit
 from aprqa_action.report.markdown import render_comment, render_summary
 from aprqa_action.report.view import build_view
 from aprqa_action.store.evidence import EVIDENCE_FILE, read_evidence, write_atomic
@@ -24,11 +24,12 @@ def write_reports(
     with paused_gc():
         view = build_view(evidence)  # aggregated once, shared by both Markdown reports
         rendered = {
-            "junit": (JUNIT_FILE, render_junit(evidence)),
             "summary": (SUMMARY_FILE, render_summary(evidence, run_url, view=view, templates=templates)),
             "comment": (COMMENT_FILE, render_comment(evidence, run_url, view=view, templates=templates)),
         }
-    written = {}
+    # JUnit holds every excerpt (tens of MB on a large run): written as it is made, one suite at a time.
+    write_atomic(output_dir / JUNIT_FILE, lambda out: write_junit(evidence, out))
+    written = {"junit": output_dir / JUNIT_FILE}
     for kind, (name, text) in rendered.items():
         path = output_dir / name
         write_atomic(path, text)

@@ -10,8 +10,10 @@ import os
 import platform
 import socket
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 import psutil
 from pydantic import ValidationError
@@ -53,12 +55,16 @@ def host_info() -> Host:
     )
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str | Callable[[TextIO], None]) -> None:
+    """`text`, or what the callable writes (a large report is written as it is made, never held whole)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            if callable(text):
+                text(handle)
+            else:
+                handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
