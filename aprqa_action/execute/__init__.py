@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from itertools import groupby
 from pathlib import Path
+from typing import NamedTuple
 
 from aprqa_action.engines.profile import EngineProfile, PerplexityMode, ProcessMode, ServeMode
 from aprqa_action.errors import InfrastructureError
@@ -148,6 +149,13 @@ def off_gpu_reason(scenario: Scenario, parsed: Parsed) -> str | None:
     return None
 
 
+class _Engine(NamedTuple):
+    """An engine a cell runs on: its profile and the version its version command printed."""
+
+    profile: EngineProfile
+    version: str | None
+
+
 class Executor:
     def __init__(
         self,
@@ -161,7 +169,6 @@ class Executor:
         others: dict[str, EngineProfile] | None = None,
     ) -> None:
         """`others`: engine profiles by name for scenarios that name their engine (engine_parity's reference)."""
-        self.profile = profile
         self.reporter = reporter
         self.sink = sink
         self.fail_fast = fail_fast
@@ -169,7 +176,10 @@ class Executor:
         self.on_cell_done = on_cell_done
         self.stopped_by: str | None = None
         self.version = engine_version(profile, self.stop)
-        self.others = {name: (other, engine_version(other, self.stop)) for name, other in (others or {}).items()}
+        # By the name a scenario gives (None: this run's own engine).
+        self.engines: dict[str | None, _Engine] = {None: _Engine(profile, self.version)}
+        for name, other in (others or {}).items():
+            self.engines[name] = _Engine(other, engine_version(other, self.stop))
         self._server: EngineServer | None = None
         self._done: set[str] = set()
 
@@ -229,41 +239,31 @@ class Executor:
                 yield scenario
 
     def _run_cell(self, cell: list[Scenario]) -> None:
-        if cell[0].engine is not None:  # another engine's cell: run it as that engine, then be ours again
-            own = self.profile, self.version
-            self.profile, self.version = self.others[cell[0].engine]
-            try:
-                self._run_own_cell(cell)
-            finally:
-                self.profile, self.version = own
-        else:
-            self._run_own_cell(cell)
-
-    def _run_own_cell(self, cell: list[Scenario]) -> None:
+        engine = self.engines[cell[0].engine]  # another engine's cell (engine_parity) runs as that engine
         if cell[0].purpose == "perplexity":
-            perplexity = self.profile.perplexity
+            perplexity = engine.profile.perplexity
             for scenario in self._pending(cell):  # without a perplexity mode the plan skipped every one
                 assert perplexity is not None
-                self._emit(scenario, self._run_process(scenario, perplexity))
+                self._emit(scenario, self._run_process(engine, scenario, perplexity))
             return
-        mode = self.profile.mode(cell[0].modality)
+        mode = engine.profile.mode(cell[0].modality)
         if isinstance(mode, ServeMode) and any(s.skip_reason is None for s in cell) and not self.stop.is_set():
-            self._run_serve_cell(cell, mode)
+            self._run_serve_cell(engine, cell, mode)
             return
         for scenario in self._pending(cell):
             assert isinstance(mode, ProcessMode)
-            self._emit(scenario, self._run_process(scenario, mode))
+            self._emit(scenario, self._run_process(engine, scenario, mode))
 
-    def _run_process(self, scenario: Scenario, mode: ProcessMode | PerplexityMode) -> Observation:
-        argv = render(mode.argv, scenario, self.profile)
+    def _run_process(self, engine: _Engine, scenario: Scenario, mode: ProcessMode | PerplexityMode) -> Observation:
+        argv = render(mode.argv, scenario, engine.profile)
         template = mode.stdin if isinstance(mode, ProcessMode) else None
         stdin = template.format_map(_values(scenario)).encode() if template is not None else None
         started = datetime.now(UTC)
         result = run_process(argv, timeout_s=scenario.timeout_ms / 1000, stdin=stdin, stop=self.stop)
-        return self._observe(scenario, mode, result, started)
+        return self._observe(engine, scenario, mode, result, started)
 
     def _observe(  # type: ignore[no-untyped-def]
-        self, scenario: Scenario, mode: ProcessMode | PerplexityMode, result: ProcessResult, started
+        self, engine: _Engine, scenario: Scenario, mode: ProcessMode | PerplexityMode, result: ProcessResult, started
     ) -> Observation:
         stdout = result.stdout.decode("utf-8", "replace")
         stderr = result.stderr.decode("utf-8", "replace")
@@ -277,7 +277,7 @@ class Executor:
             "timed_out": result.timed_out,
             "duration_ms": round(result.duration_s * 1000, 3),
             "peak_rss_mb": round(result.peak_rss_bytes / 2**20, 1) if result.peak_rss_bytes else None,
-            "engine_version": self.version,
+            "engine_version": engine.version,
             "command": shown(result.argv),
             "stdout_tail": _tail(result.stdout),
             "stderr_tail": _tail(result.stderr),
@@ -325,9 +325,9 @@ class Executor:
             **common,
         )
 
-    def _run_serve_cell(self, cell: list[Scenario], mode: ServeMode) -> None:
+    def _run_serve_cell(self, engine: _Engine, cell: list[Scenario], mode: ServeMode) -> None:
         first = next(s for s in cell if s.skip_reason is None)
-        server = EngineServer(lambda port: render(mode.argv, first, self.profile, port), mode)
+        server = EngineServer(lambda port: render(mode.argv, first, engine.profile, port), mode)
         ready_s = (mode.ready_timeout_ms or first.timeout_ms) / 1000
         started = datetime.now(UTC)
         self._server = server
@@ -343,7 +343,7 @@ class Executor:
                     started, clock = datetime.now(UTC), time.monotonic()
                     failure = server.restart(ready_s, self.stop)
                     start_ms = (time.monotonic() - clock) * 1000
-                observation = self._serve_one(server, scenario, failure, started, start_ms)
+                observation = self._serve_one(engine, server, scenario, failure, started, start_ms)
                 if self.stop.is_set() and observation.status != "ok" and not self.stopped_by:
                     observation = self._not_run(scenario)  # we killed it: not the engine's failure
                 restart = observation.status == "timeout"
@@ -353,11 +353,11 @@ class Executor:
             server.close()
 
     def _serve_one(  # type: ignore[no-untyped-def]
-        self, server: EngineServer, scenario: Scenario, failure: str | None, started, start_ms: float
+        self, engine: _Engine, server: EngineServer, scenario: Scenario, failure: str | None, started, start_ms: float
     ) -> Observation:
         """`start_ms`: how long starting the server took, the duration of a scenario it failed."""
         command = server.process.argv if server.process else []
-        base = {"scenario_id": scenario.id, "engine_version": self.version, "command": shown(command)}
+        base = {"scenario_id": scenario.id, "engine_version": engine.version, "command": shown(command)}
         if failure is not None:
             proc = server.process.result() if server.process else None
             status = "crashed" if proc is not None and proc.crashed else "failed"
