@@ -47,17 +47,16 @@ def _ratio(fmt: str, seen: Observation, reference: str, ref: Observation, bound:
             cell=fmt, metrics={"threshold": bound} | (metrics or {}),
         )  # fmt: skip
 
+    def without(runs: list[tuple[str, Observation]]) -> str:
+        return "no perplexity from " + "; ".join(f"{f} ({o.reason or o.status})" for f, o in runs)
+
     broken = [(f, o) for f, o in ((fmt, seen), (reference, ref)) if o.status in ("failed", "crashed", "timeout")]
     if broken:  # both runs are the engine under test's: its failure to score a text is a failure, not a skip
-        return made(
-            broken_outcome([o for _, o in broken]),
-            "no perplexity from " + "; ".join(f"{f} ({o.reason or o.status})" for f, o in broken),
-        )
+        return made(broken_outcome([o for _, o in broken]), without(broken))
     mine, theirs = _value(seen), _value(ref)
     if mine is None or theirs is None:
         missing = [(f, o) for f, o, v in ((fmt, seen, mine), (reference, ref, theirs)) if v is None]
-        why = "; ".join(f"{f} ({o.reason or o.status})" for f, o in missing)
-        return made("Skipped", f"not compared: no perplexity from {why}")
+        return made("Skipped", f"not compared: {without(missing)}")
     if seen.tokens is not None and ref.tokens is not None and seen.tokens != ref.tokens:
         # one model in two formats tokenises one text alike: two counts mean two tokenizers (a broken conversion)
         return made(

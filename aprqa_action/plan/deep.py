@@ -4,7 +4,7 @@ perplexity of aprqa's fixed text. Both come after the matrix and profile_ci, eac
 from __future__ import annotations
 
 from aprqa_action.engines.profile import EngineProfile
-from aprqa_action.plan.skips import skip_reason
+from aprqa_action.plan.skips import engine_reason, skip_reason
 from aprqa_action.playbook import Playbook
 from aprqa_action.records import BackendProbe, ResolvedModel, Scenario
 from aprqa_action.records.axes import Format, Modality
@@ -27,11 +27,8 @@ def parity_scenarios(playbook: Playbook, matrix: list[Scenario], reference: Engi
     for s in matrix:
         if s.purpose != "matrix" or s.attempt or s.modality != parity.modality or s.format not in formats:
             continue
-        reason = s.skip_reason
-        if reason is None and s.format not in reference.formats:
-            reason = f"engine {reference.name} cannot run {s.format} (it runs {', '.join(reference.formats)})"
-        if reason is None and reference.mode(s.modality) is None:
-            reason = f"engine {reference.name} has no {s.modality} mode"
+        # the twin's reason covers the model file and the backend here; then what the reference engine can run
+        reason = s.skip_reason or engine_reason(reference, s.format, s.modality)
         scenarios.append(
             s.model_copy(
                 update={

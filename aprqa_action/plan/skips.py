@@ -24,10 +24,15 @@ def skip_reason(
         return f"G0 integrity failed: {unusable}"
     if not backend.available:
         return backend.reason
+    return engine_reason(engine, model.format, modality, perplexity=perplexity)
+
+
+def engine_reason(engine: EngineProfile, fmt: str, modality: Modality, *, perplexity: bool = False) -> str | None:
+    """Why `engine` cannot run `fmt` in `modality` (or score its perplexity), whatever the machine."""
     if perplexity and engine.perplexity is None:
         return f"engine {engine.name} does not say how it computes perplexity (no `perplexity` in its profile)"
-    if model.format not in engine.formats:
-        return f"engine {engine.name} cannot run {model.format} (it runs {', '.join(engine.formats)})"
+    if fmt not in engine.formats:
+        return f"engine {engine.name} cannot run {fmt} (it runs {', '.join(engine.formats)})"
     if not perplexity and engine.mode(modality) is None:
         return f"engine {engine.name} has no {modality} mode"
     return None
